@@ -1,0 +1,188 @@
+"""``trayecto``: serve, set up sources and tokens, import and read events."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from trayecto import __version__, access, db
+from trayecto.cli import events_cmd
+from trayecto.cli._common import dt, friendly, out, platform, print_secret
+
+app = typer.Typer(
+    help="trayecto: one customer across every channel.",
+    no_args_is_help=True,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+db_app = typer.Typer(help="Operational store: migrations.", no_args_is_help=True)
+sources_app = typer.Typer(help="Sources: one integration point of one channel.", no_args_is_help=True)
+tokens_app = typer.Typer(help="Admin API tokens.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(sources_app, name="sources")
+app.add_typer(tokens_app, name="tokens")
+app.add_typer(events_cmd.import_app, name="import")
+app.add_typer(events_cmd.events_app, name="events")
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"trayecto {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """trayecto: one customer across every channel."""
+
+
+@app.command()
+@friendly
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    access_log: Annotated[bool, typer.Option(help="Log every request (no bodies).")] = True,
+) -> None:
+    """Start the HTTP server (tracking API, admin API, console). Applies migrations first."""
+    import uvicorn
+
+    from trayecto.web import create_app
+
+    with platform() as p:
+        out.print(
+            f"trayecto {__version__} on [bold]http://{host}:{port}[/] "
+            f"· store: {p.engine.url.render_as_string(hide_password=True)}"
+        )
+        uvicorn.run(create_app(p), host=host, port=port, access_log=access_log, log_level="info")
+
+
+@db_app.command("upgrade")
+@friendly
+def db_upgrade() -> None:
+    """Apply every pending migration (also done on each start)."""
+    with platform() as p:
+        out.print(f"schema at revision [bold]{db.current_revision(p.engine)}[/] (head)")
+
+
+@db_app.command("current")
+@friendly
+def db_current() -> None:
+    """Show the schema revision without changing anything."""
+    from trayecto.bootstrap import build
+
+    p = build(migrate=False)
+    try:
+        cur, head = db.current_revision(p.engine), db.head_revision()
+        state = "up to date" if cur == head else f"behind (head is {head})"
+        out.print(f"schema at revision [bold]{cur}[/]: {state}")
+    finally:
+        p.close()
+
+
+@sources_app.command("add")
+@friendly
+def sources_add(
+    name: Annotated[str, typer.Argument(help="A name people recognise, e.g. 'Madrid Serrano POS'.")],
+    channel: Annotated[
+        str,
+        typer.Option(
+            help="web|app|store|marketplace|call_center|whatsapp|social|email",
+        ),
+    ],
+    location: Annotated[
+        str | None, typer.Option("--location", help="The shop's location id (store sources).")
+    ] = None,
+) -> None:
+    """Register a source and print its write key once, alone on the last line."""
+    with platform() as p:
+        issued = access.create_source(p.engine, name, channel, location)
+    s = issued.record
+    where = f" at location {s.location_id}" if s.location_id else ""
+    out.print(f"source [bold]{s.name}[/] ({s.channel.value}{where}) created.")
+    out.print("Its write key is shown only now; it is stored hashed. Write key:")
+    print_secret(issued.secret)
+
+
+@sources_app.command("list")
+@friendly
+def sources_list() -> None:
+    """List sources, their channel, location and state."""
+    with platform() as p:
+        rows = access.list_sources(p.engine)
+    table = Table("name", "channel", "location", "key", "created", "state")
+    for s in rows:
+        state = f"[red]revoked {dt(s.revoked_at)}[/]" if s.revoked_at else "[green]active[/]"
+        table.add_row(s.name, s.channel.value, s.location_id or "—", s.key_hint, dt(s.created_at), state)
+    out.print(table)
+
+
+@sources_app.command("revoke")
+@friendly
+def sources_revoke(name: Annotated[str, typer.Argument(help="The source's name.")]) -> None:
+    """Revoke a source's write key at once; its stored events stay."""
+    with platform() as p:
+        s = access.revoke_source(p.engine, name)
+    out.print(f"source [bold]{s.name}[/] revoked at {dt(s.revoked_at)}; its key no longer works.")
+
+
+@tokens_app.command("add")
+@friendly
+def tokens_add(
+    name: Annotated[str, typer.Argument(help="Who or what uses the token.")],
+    role: Annotated[str, typer.Option(help="admin|marketing|agent|store_staff")] = "admin",
+) -> None:
+    """Create an API token and print it once, alone on the last line."""
+    with platform() as p:
+        issued = access.create_token(p.engine, name, role)
+    out.print(f"token [bold]{issued.record.name}[/] ({issued.record.role.value}) created.")
+    out.print("Send it as 'Authorization: Bearer TOKEN'. It is shown only now. Token:")
+    print_secret(issued.secret)
+
+
+@tokens_app.command("list")
+@friendly
+def tokens_list() -> None:
+    """List API tokens (never the tokens themselves)."""
+    with platform() as p:
+        rows = access.list_tokens(p.engine)
+    table = Table("name", "role", "token", "created", "state")
+    for t in rows:
+        state = f"[red]revoked {dt(t.revoked_at)}[/]" if t.revoked_at else "[green]active[/]"
+        table.add_row(t.name, t.role.value, t.token_hint, dt(t.created_at), state)
+    out.print(table)
+
+
+@tokens_app.command("revoke")
+@friendly
+def tokens_revoke(name: Annotated[str, typer.Argument(help="The token's name.")]) -> None:
+    """Revoke an API token at once."""
+    with platform() as p:
+        t = access.revoke_token(p.engine, name)
+    out.print(f"token [bold]{t.name}[/] revoked at {dt(t.revoked_at)}.")
+
+
+@app.command()
+@friendly
+def demo(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the server.")] = True,
+    sample: Annotated[
+        Path | None, typer.Option(help="A JSONL file to load instead of the built-in sample.")
+    ] = None,
+) -> None:
+    """Set up the demo retailer (sources, token, sample events), then serve it."""
+    from trayecto.cli import demo_cmd
+
+    demo_cmd.run(host=host, port=port, serve_after=serve_after, sample_file=sample)
+
+
+def main() -> None:
+    app()

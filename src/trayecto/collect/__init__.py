@@ -1,0 +1,52 @@
+"""Collect: every interaction from every touchpoint into the append-only event log.
+
+Public face of the domain: the Segment contract checks, the durable group-commit writer,
+the bulk importer and the read path. Other packages import only from here.
+"""
+
+from trayecto.collect._contracts import (
+    MESSAGE_TYPES,
+    CheckedBatch,
+    InvalidMessage,
+    NativeEvent,
+    Origin,
+    Rejection,
+    check_batch,
+    check_message,
+)
+from trayecto.collect._importer import FORMATS, ImportReport, import_events, parse_mapping
+from trayecto.collect._store import (
+    EventFilter,
+    EventPage,
+    append_events,
+    count_events,
+    counts_by_channel,
+    encode_cursor,
+    message_ids,
+    query_events,
+)
+from trayecto.collect._writer import EventWriter
+
+__all__ = [
+    "FORMATS",
+    "MESSAGE_TYPES",
+    "CheckedBatch",
+    "EventFilter",
+    "EventPage",
+    "EventWriter",
+    "ImportReport",
+    "InvalidMessage",
+    "NativeEvent",
+    "Origin",
+    "Rejection",
+    "append_events",
+    "check_batch",
+    "check_message",
+    "count_events",
+    "counts_by_channel",
+    "encode_cursor",
+    "import_events",
+    "message_ids",
+    "parse_mapping",
+    "query_events",
+]

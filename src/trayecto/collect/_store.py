@@ -1,0 +1,256 @@
+"""Event log storage: the fast append path and the read path.
+
+The append path writes driver-ready tuples through one prepared ``INSERT … ON CONFLICT DO
+NOTHING`` (idempotent on ``(source_id, message_id)``), so a batch of 100 events costs one
+statement execution per row and no ORM or type-processing overhead. The read path uses
+SQLAlchemy Core.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from trayecto.collect._contracts import NativeEvent
+from trayecto.collect._tables import events
+from trayecto.kernel import ValidationError
+
+__all__ = [
+    "EventFilter",
+    "EventPage",
+    "append_events",
+    "count_events",
+    "counts_by_channel",
+    "encode_cursor",
+    "message_ids",
+    "query_events",
+]
+
+_COLS = (
+    "id",
+    "source_id",
+    "channel",
+    "location_id",
+    "type",
+    "event",
+    "message_id",
+    "anonymous_id",
+    "user_id",
+    "group_id",
+    "previous_id",
+    "traits",
+    "properties",
+    "context",
+    "extra",
+    "occurred_at",
+    "original_timestamp",
+    "sent_at",
+    "received_at",
+)
+_JSON_COLS = frozenset({"traits", "properties", "context", "extra"})
+
+
+def _sql(dialect: str) -> str:
+    if dialect == "sqlite":
+        marks = ", ".join("?" for _ in _COLS)
+    else:
+        marks = ", ".join("%s::jsonb" if c in _JSON_COLS else "%s" for c in _COLS)
+    return (
+        f"INSERT INTO events ({', '.join(_COLS)}) VALUES ({marks}) "
+        "ON CONFLICT (source_id, message_id) DO NOTHING"
+    )
+
+
+_SQL = {"sqlite": _sql("sqlite"), "postgresql": _sql("postgresql")}
+
+
+def _j(value: dict[str, Any] | None) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
+
+
+def _t(value: datetime | None) -> str | None:
+    # SQLAlchemy's SQLite DATETIME text form, naive UTC with microseconds: sorts as text.
+    return None if value is None else value.isoformat(sep=" ", timespec="microseconds")[:26]
+
+
+def _sqlite_row(e: NativeEvent) -> tuple[Any, ...]:
+    return (
+        e.id.hex,
+        e.source_id.hex,
+        e.channel,
+        e.location_id,
+        e.type,
+        e.event,
+        e.message_id,
+        e.anonymous_id,
+        e.user_id,
+        e.group_id,
+        e.previous_id,
+        _j(e.traits),
+        _j(e.properties),
+        _j(e.context),
+        _j(e.extra),
+        _t(e.occurred_at),
+        _t(e.original_timestamp),
+        _t(e.sent_at),
+        _t(e.received_at),
+    )
+
+
+def _pg_row(e: NativeEvent) -> tuple[Any, ...]:
+    return (
+        e.id,
+        e.source_id,
+        e.channel,
+        e.location_id,
+        e.type,
+        e.event,
+        e.message_id,
+        e.anonymous_id,
+        e.user_id,
+        e.group_id,
+        e.previous_id,
+        _j(e.traits),
+        _j(e.properties),
+        _j(e.context),
+        _j(e.extra),
+        e.occurred_at,
+        e.original_timestamp,
+        e.sent_at,
+        e.received_at,
+    )
+
+
+_ROW: dict[str, Callable[[NativeEvent], tuple[Any, ...]]] = {
+    "sqlite": _sqlite_row,
+    "postgresql": _pg_row,
+}
+
+
+def append_events(conn: Connection, batch: Sequence[NativeEvent]) -> int:
+    """Append ``batch`` inside the caller's transaction; duplicates (same source and
+    messageId) are skipped. Returns the number of rows actually inserted."""
+    if not batch:
+        return 0
+    dialect = conn.dialect.name
+    to_row = _ROW[dialect]
+    result = conn.exec_driver_sql(_SQL[dialect], [to_row(e) for e in batch])
+    return max(result.rowcount, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class EventFilter:
+    source_id: UUID | None = None
+    channel: str | None = None
+    type: str | None = None
+    event: str | None = None
+    user_id: str | None = None
+    anonymous_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventPage:
+    data: list[NativeEvent]
+    next_cursor: str | None
+
+
+def encode_cursor(event_id: UUID) -> str:
+    return base64.urlsafe_b64encode(event_id.bytes).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> UUID:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        return UUID(bytes=raw)
+    except (ValueError, binascii.Error):
+        raise ValidationError(
+            "cursor is not one this API gave out; start again without it",
+            code="invalid_cursor",
+            field="cursor",
+        ) from None
+
+
+def _where(f: EventFilter) -> list[sa.ColumnElement[bool]]:
+    c = events.c
+    conds: list[sa.ColumnElement[bool]] = []
+    if f.source_id is not None:
+        conds.append(c.source_id == f.source_id)
+    if f.channel is not None:
+        conds.append(c.channel == f.channel)
+    if f.type is not None:
+        conds.append(c.type == f.type)
+    if f.event is not None:
+        conds.append(c.event == f.event)
+    if f.user_id is not None:
+        conds.append(c.user_id == f.user_id)
+    if f.anonymous_id is not None:
+        conds.append(c.anonymous_id == f.anonymous_id)
+    if f.since is not None:
+        conds.append(c.occurred_at >= f.since)
+    if f.until is not None:
+        conds.append(c.occurred_at < f.until)
+    return conds
+
+
+def _event(row: sa.Row[Any]) -> NativeEvent:
+    return NativeEvent(**row._mapping)
+
+
+def query_events(
+    engine: Engine,
+    flt: EventFilter,
+    *,
+    limit: int = 100,
+    cursor: str | None = None,
+    newest_first: bool = True,
+) -> EventPage:
+    """One page of events in receive order (newest first by default), keyset-paginated."""
+    if not 1 <= limit <= 1000:
+        raise ValidationError("limit must be between 1 and 1000", code="invalid", field="limit")
+    conds = _where(flt)
+    if cursor:
+        after = decode_cursor(cursor)
+        conds.append(events.c.id < after if newest_first else events.c.id > after)
+    order = events.c.id.desc() if newest_first else events.c.id.asc()
+    stmt = sa.select(events).where(*conds).order_by(order).limit(limit + 1)
+    with engine.connect() as conn:
+        rows = conn.execute(stmt).all()
+    items = [_event(r) for r in rows[:limit]]
+    nxt = encode_cursor(items[-1].id) if len(rows) > limit else None
+    return EventPage(items, nxt)
+
+
+def count_events(engine: Engine, flt: EventFilter | None = None) -> int:
+    stmt = sa.select(sa.func.count()).select_from(events)
+    if flt is not None:
+        stmt = stmt.where(*_where(flt))
+    with engine.connect() as conn:
+        return int(conn.execute(stmt).scalar_one())
+
+
+def message_ids(engine: Engine, source_id: UUID) -> set[str]:
+    """Every messageId stored for a source (for audits and tests)."""
+    with engine.connect() as conn:
+        return set(
+            conn.execute(
+                sa.select(events.c.message_id).where(events.c.source_id == source_id)
+            ).scalars()
+        )
+
+
+def counts_by_channel(engine: Engine) -> dict[str, int]:
+    """Stored events per channel, in one grouped scan."""
+    stmt = sa.select(events.c.channel, sa.func.count()).group_by(events.c.channel)
+    with engine.connect() as conn:
+        return {ch: int(n) for ch, n in conn.execute(stmt).all()}

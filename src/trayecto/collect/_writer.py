@@ -1,0 +1,131 @@
+"""Group commit: one writer thread turns many concurrent requests into few transactions.
+
+Each HTTP request hands its validated events to ``EventWriter.write`` and awaits the commit;
+the thread takes everything queued, appends it in one transaction (``synchronous=FULL`` on
+SQLite: one fsync for the whole group) and only then answers every request. Nothing is
+acknowledged before it is durable, and the cost of the fsync is shared.
+
+If a group fails (a constraint no one expected, the database gone), each request is retried
+alone so that one bad request cannot fail the others; its own error reaches only it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy.engine import Engine
+
+from trayecto.collect._contracts import NativeEvent
+from trayecto.collect._store import append_events
+from trayecto.db import write_transaction
+from trayecto.kernel import UnavailableError
+
+__all__ = ["EventWriter"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _Job:
+    events: Sequence[NativeEvent]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[int]
+    size: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.size = len(self.events)
+
+
+def _resolve(fut: asyncio.Future[int], value: int | BaseException) -> None:
+    if fut.done():
+        return
+    if isinstance(value, BaseException):
+        fut.set_exception(value)
+    else:
+        fut.set_result(value)
+
+
+class EventWriter:
+    """Durable, group-committed appends to the event log from async code."""
+
+    def __init__(self, engine: Engine, *, max_rows: int = 5000) -> None:
+        self._engine = engine
+        self._max_rows = max_rows
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self.groups = 0  # transactions committed, for monitoring
+        self.rows = 0
+
+    def start(self) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="trayecto-event-writer", daemon=True
+                )
+                self._thread.start()
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._thread is not None:
+                self._queue.put(None)
+                self._thread.join()
+                self._thread = None
+
+    async def write(self, events: Sequence[NativeEvent]) -> int:
+        """Append ``events`` durably; returns how many were new (not duplicates)."""
+        if not events:
+            return 0
+        self.start()
+        loop = asyncio.get_running_loop()
+        job = _Job(events, loop, loop.create_future())
+        self._queue.put(job)
+        return await job.future
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            jobs = [first]
+            rows = first.size
+            stop = False
+            while rows < self._max_rows:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                jobs.append(nxt)
+                rows += nxt.size
+            self._commit(jobs)
+            if stop:
+                return
+
+    def _commit(self, jobs: list[_Job]) -> None:
+        try:
+            with write_transaction(self._engine) as conn:
+                counts = [append_events(conn, j.events) for j in jobs]
+        except Exception:
+            if len(jobs) == 1:
+                log.exception("event append failed")
+                exc = UnavailableError(
+                    "the event store could not commit; retry the request", code="store_unavailable"
+                )
+                jobs[0].loop.call_soon_threadsafe(_resolve, jobs[0].future, exc)
+                return
+            log.warning("group commit of %d requests failed; retrying one by one", len(jobs))
+            for job in jobs:
+                self._commit([job])
+            return
+        self.groups += 1
+        self.rows += sum(j.size for j in jobs)
+        for job, n in zip(jobs, counts, strict=True):
+            job.loop.call_soon_threadsafe(_resolve, job.future, n)

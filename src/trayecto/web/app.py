@@ -1,0 +1,76 @@
+"""The FastAPI application, assembled from thin routers per domain."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import sqlalchemy as sa
+from fastapi import FastAPI
+from starlette.responses import HTMLResponse, Response
+
+from trayecto import __version__, access, collect
+from trayecto.bootstrap import Platform
+from trayecto.web import errors, events_api, tracking
+from trayecto.web.errors import json_response
+
+_HOME = """<!doctype html>
+<html lang="es"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>trayecto</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;
+color:#1f2933}}h1{{color:#0b6e4f}}table{{border-collapse:collapse}}td,th{{padding:.3rem .8rem;
+border-bottom:1px solid #ddd;text-align:left}}code{{background:#f3f4f6;padding:.1rem .3rem}}</style>
+</head><body>
+<h1>trayecto</h1>
+<p>Un cliente, todos los canales. <em>One customer, every channel.</em></p>
+<p>Eventos almacenados / events stored: <strong>{events}</strong> ·
+Fuentes / sources: <strong>{sources}</strong></p>
+<table><tr><th>Canal / channel</th><th>Eventos / events</th></tr>{rows}</table>
+<p>API: <a href="/docs">/docs</a> · Segment: <code>POST /v1/batch</code> ·
+<code>GET /api/events</code> · v{version}</p>
+</body></html>"""
+
+
+def create_app(platform: Platform) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        platform.writer.start()
+        try:
+            yield
+        finally:
+            platform.writer.stop()
+
+    app = FastAPI(
+        title="trayecto",
+        version=__version__,
+        description="One customer across every channel.",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    app.include_router(tracking.build_router(platform))
+    app.include_router(events_api.build_router(platform))
+
+    @app.get("/healthz", tags=["operations"], summary="Liveness and database check")
+    async def healthz() -> Response:
+        with platform.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        return json_response({"status": "ok", "version": __version__})
+
+    @app.get("/", include_in_schema=False)
+    async def home() -> Response:
+        counts = collect.counts_by_channel(platform.engine)
+        total = sum(counts.values())
+        per_channel = [
+            f"<tr><td>{ch.value}</td><td>{counts.get(ch.value, 0):,}</td></tr>"
+            for ch in access.Channel
+        ]
+        html = _HOME.format(
+            events=f"{total:,}",
+            sources=len(access.list_sources(platform.engine)),
+            rows="".join(per_channel),
+            version=__version__,
+        )
+        return HTMLResponse(html)
+
+    return app

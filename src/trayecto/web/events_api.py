@@ -1,0 +1,100 @@
+"""``GET /api/events``: read the event log back, filtered and cursor-paginated."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query
+from starlette.responses import Response
+
+from trayecto import access, collect
+from trayecto.bootstrap import Platform
+from trayecto.kernel import ValidationError, parse_timestamp
+from trayecto.web.auth import require
+from trayecto.web.errors import json_response
+
+
+def event_to_dict(e: collect.NativeEvent) -> dict[str, Any]:
+    return {
+        "id": str(e.id),
+        "source_id": str(e.source_id),
+        "channel": e.channel,
+        "location_id": e.location_id,
+        "type": e.type,
+        "event": e.event,
+        "message_id": e.message_id,
+        "anonymous_id": e.anonymous_id,
+        "user_id": e.user_id,
+        "group_id": e.group_id,
+        "previous_id": e.previous_id,
+        "traits": e.traits,
+        "properties": e.properties,
+        "context": e.context,
+        "extra": e.extra,
+        "occurred_at": e.occurred_at.isoformat(),
+        "original_timestamp": e.original_timestamp.isoformat() if e.original_timestamp else None,
+        "sent_at": e.sent_at.isoformat() if e.sent_at else None,
+        "received_at": e.received_at.isoformat(),
+    }
+
+
+def _when(value: str | None, field: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_timestamp(value)
+    except ValueError as exc:
+        raise ValidationError(str(exc), code="invalid_timestamp", field=field) from None
+
+
+def build_router(platform: Platform) -> APIRouter:
+    router = APIRouter(prefix="/api", tags=["events"])
+    admin = Depends(require(platform))
+
+    @router.get("/events", summary="List stored events, newest first")
+    async def list_events(
+        _token: Annotated[access.ApiToken, admin],
+        source: Annotated[str | None, Query(description="source name or id")] = None,
+        channel: Annotated[access.Channel | None, Query()] = None,
+        type: Annotated[str | None, Query(description="track, identify, page…")] = None,  # noqa: A002
+        event: Annotated[str | None, Query(description="event name")] = None,
+        user_id: str | None = None,
+        anonymous_id: str | None = None,
+        since: Annotated[str | None, Query(description="occurred at or after (ISO-8601)")] = None,
+        until: Annotated[str | None, Query(description="occurred before (ISO-8601)")] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        cursor: str | None = None,
+        order: Literal["desc", "asc"] = "desc",
+    ) -> Response:
+        if type is not None and type not in collect.MESSAGE_TYPES:
+            raise ValidationError(
+                "type must be one of: " + ", ".join(sorted(collect.MESSAGE_TYPES)),
+                code="invalid",
+                field="type",
+            )
+        source_id: UUID | None = None
+        if source is not None:
+            try:
+                source_id = UUID(source)
+            except ValueError:
+                source_id = access.get_source(platform.engine, source).id
+        flt = collect.EventFilter(
+            source_id=source_id,
+            channel=channel.value if channel else None,
+            type=type,
+            event=event,
+            user_id=user_id,
+            anonymous_id=anonymous_id,
+            since=_when(since, "since"),
+            until=_when(until, "until"),
+        )
+        page = collect.query_events(
+            platform.engine, flt, limit=limit, cursor=cursor, newest_first=order == "desc"
+        )
+        return json_response(
+            {"data": [event_to_dict(e) for e in page.data], "next_cursor": page.next_cursor}
+        )
+
+    return router
