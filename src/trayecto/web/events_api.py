@@ -1,6 +1,6 @@
 """``GET /api/events``: read the event log back, filtered and cursor-paginated."""
+# No "from __future__ import annotations" here: FastAPI must see the closures' Depends.
 
-from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any, Literal
