@@ -42,7 +42,9 @@ def build(settings: Settings | None = None, *, migrate: bool = True) -> Platform
     """Build the platform from ``settings`` (default: the environment)."""
     settings = settings or Settings()
     settings.resolved_home.mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
+    )
     engine = db.create_db_engine(
         settings.resolved_database_url, sqlite_synchronous=settings.sqlite_synchronous
     )

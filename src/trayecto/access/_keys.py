@@ -208,9 +208,7 @@ def authenticate_write_key(engine: Engine, key: str | None) -> Source:
     with engine.connect() as conn:
         row = conn.execute(sa.select(sources).where(sources.c.key_hash == _hash(key))).first()
     if row is None:
-        raise AuthenticationError(
-            "unknown write key", code="invalid_write_key", field="writeKey"
-        )
+        raise AuthenticationError("unknown write key", code="invalid_write_key", field="writeKey")
     src = _source(row)
     if src.revoked_at is not None:
         raise AuthenticationError(
@@ -227,7 +225,9 @@ def create_token(engine: Engine, name: str, role: str = "admin") -> Issued[ApiTo
         r = Role(role)
     except ValueError:
         allowed = ", ".join(x.value for x in Role)
-        raise ValidationError(f"unknown role {role!r}; use one of: {allowed}", field="role") from None
+        raise ValidationError(
+            f"unknown role {role!r}; use one of: {allowed}", field="role"
+        ) from None
     token = new_secret("tk")
     values = {
         "id": new_id(),

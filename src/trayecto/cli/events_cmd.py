@@ -39,7 +39,9 @@ def run_import(
     if src.revoked_at is not None:
         from trayecto.kernel import ValidationError
 
-        raise ValidationError(f"source {source!r} is revoked", code="revoked_source", field="source")
+        raise ValidationError(
+            f"source {source!r} is revoked", code="revoked_source", field="source"
+        )
     origin = collect.Origin(src.id, src.channel.value, src.location_id)
     parsed = collect.parse_mapping(mapping)
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), TaskProgressColumn()]
@@ -109,7 +111,9 @@ def _line(e: collect.NativeEvent) -> str:
 @friendly
 def tail(
     n: Annotated[int, typer.Option("-n", "--lines", help="How many recent events to show.")] = 20,
-    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new events.")] = False,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new events.")
+    ] = False,
     source: Annotated[str | None, typer.Option(help="Only this source (by name).")] = None,
     channel: Annotated[str | None, typer.Option(help="Only this channel.")] = None,
     type_: Annotated[str | None, typer.Option("--type", help="Only this message type.")] = None,
@@ -117,12 +121,11 @@ def tail(
     interval: Annotated[float, typer.Option(help="Seconds between polls with --follow.")] = 1.0,
 ) -> None:
     """Show the most recent events (in receive order), and follow new ones."""
-    from trayecto.web.events_api import event_to_dict
 
     def emit(items: list[collect.NativeEvent]) -> None:
         for e in items:
             if as_json:
-                typer.echo(orjson.dumps(event_to_dict(e)).decode())
+                typer.echo(orjson.dumps(e.to_dict()).decode())
             else:
                 typer.echo(_line(e))
 

@@ -19,7 +19,9 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 db_app = typer.Typer(help="Operational store: migrations.", no_args_is_help=True)
-sources_app = typer.Typer(help="Sources: one integration point of one channel.", no_args_is_help=True)
+sources_app = typer.Typer(
+    help="Sources: one integration point of one channel.", no_args_is_help=True
+)
 tokens_app = typer.Typer(help="Admin API tokens.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(sources_app, name="sources")
@@ -89,7 +91,9 @@ def db_current() -> None:
 @sources_app.command("add")
 @friendly
 def sources_add(
-    name: Annotated[str, typer.Argument(help="A name people recognise, e.g. 'Madrid Serrano POS'.")],
+    name: Annotated[
+        str, typer.Argument(help="A name people recognise, e.g. 'Madrid Serrano POS'.")
+    ],
     channel: Annotated[
         str,
         typer.Option(
@@ -119,7 +123,9 @@ def sources_list() -> None:
     table = Table("name", "channel", "location", "key", "created", "state")
     for s in rows:
         state = f"[red]revoked {dt(s.revoked_at)}[/]" if s.revoked_at else "[green]active[/]"
-        table.add_row(s.name, s.channel.value, s.location_id or "—", s.key_hint, dt(s.created_at), state)
+        table.add_row(
+            s.name, s.channel.value, s.location_id or "—", s.key_hint, dt(s.created_at), state
+        )
     out.print(table)
 
 
@@ -173,7 +179,9 @@ def tokens_revoke(name: Annotated[str, typer.Argument(help="The token's name.")]
 def demo(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the server.")] = True,
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Start the server.")
+    ] = True,
     sample: Annotated[
         Path | None, typer.Option(help="A JSONL file to load instead of the built-in sample.")
     ] = None,

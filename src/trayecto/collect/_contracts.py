@@ -76,7 +76,12 @@ class Rejection:
     field: str | None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "code": self.code, "message": self.message, "field": self.field}
+        return {
+            "index": self.index,
+            "code": self.code,
+            "message": self.message,
+            "field": self.field,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +107,34 @@ class NativeEvent:
     original_timestamp: datetime | None
     sent_at: datetime | None
     received_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        """The event as JSON-ready data, as the API and ``events tail --json`` show it."""
+        return {
+            "id": str(self.id),
+            "source_id": str(self.source_id),
+            "channel": self.channel,
+            "location_id": self.location_id,
+            "type": self.type,
+            "event": self.event,
+            "message_id": self.message_id,
+            "anonymous_id": self.anonymous_id,
+            "user_id": self.user_id,
+            "group_id": self.group_id,
+            "previous_id": self.previous_id,
+            "traits": self.traits,
+            "properties": self.properties,
+            "context": self.context,
+            "extra": self.extra,
+            "occurred_at": self.occurred_at.isoformat(),
+            "original_timestamp": _iso(self.original_timestamp),
+            "sent_at": _iso(self.sent_at),
+            "received_at": self.received_at.isoformat(),
+        }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
 
 
 class InvalidMessage(ValueError):
@@ -192,9 +225,7 @@ def check_message(
         if user_id is None:
             raise InvalidMessage("missing_field", "alias needs userId", "userId")
     elif user_id is None and anonymous_id is None:
-        raise InvalidMessage(
-            "missing_field", "userId or anonymousId is required", "userId"
-        )
+        raise InvalidMessage("missing_field", "userId or anonymousId is required", "userId")
     if mtype == "group" and group_id is None:
         raise InvalidMessage("missing_field", "group needs groupId", "groupId")
 
@@ -329,6 +360,7 @@ def check_batch(
                 )
             )
         except InvalidMessage as exc:
+            where: str | None
             if prefix:
                 where = f"{prefix}[{i}]" + (f".{exc.field}" if exc.field else "")
             else:

@@ -237,14 +237,19 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _parquet(
-    path: Path, mapping: dict[str, str], progress: list[int]
-) -> Iterator[tuple[int, Any]]:
+def _parquet(path: Path, mapping: dict[str, str], progress: list[int]) -> Iterator[tuple[int, Any]]:
     import duckdb  # local import: only the Parquet path needs it
 
     con = duckdb.connect()
     try:
-        cur = con.execute("SELECT * FROM read_parquet(?)", [str(path)])
+        con.execute("SET TimeZone = 'UTC'")
+        schema = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()
+        # Zoned timestamps come out as ISO text in UTC (no pytz needed, no zone lost).
+        select = ", ".join(
+            f'CAST("{n}" AS VARCHAR) AS "{n}"' if t == "TIMESTAMP WITH TIME ZONE" else f'"{n}"'
+            for n, t, *_ in ((r[0].replace('"', '""'), r[1]) for r in schema)
+        )
+        cur = con.execute(f"SELECT {select} FROM read_parquet(?)", [str(path)])
         names = [d[0] for d in cur.description]
         missing = [c for c in mapping if c not in names]
         if missing:

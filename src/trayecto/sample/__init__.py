@@ -21,10 +21,43 @@ SOURCES = (
     ("TPV Sevilla Centro", "store", "SEV-CENTRO"),
 )
 
-_FIRST = ["Lucía", "Hugo", "Martina", "Mateo", "Sofía", "Leo", "Julia", "Pablo", "Valeria",
-          "Daniel", "Carmen", "Álvaro", "Elena", "Javier", "Paula", "Marta", "Sergio", "Noa"]
-_LAST = ["García", "Fernández", "González", "Rodríguez", "López", "Martínez", "Sánchez",
-         "Pérez", "Gómez", "Martín", "Jiménez", "Ruiz", "Hernández", "Díaz", "Moreno"]
+_FIRST = [
+    "Lucía",
+    "Hugo",
+    "Martina",
+    "Mateo",
+    "Sofía",
+    "Leo",
+    "Julia",
+    "Pablo",
+    "Valeria",
+    "Daniel",
+    "Carmen",
+    "Álvaro",
+    "Elena",
+    "Javier",
+    "Paula",
+    "Marta",
+    "Sergio",
+    "Noa",
+]
+_LAST = [
+    "García",
+    "Fernández",
+    "González",
+    "Rodríguez",
+    "López",
+    "Martínez",
+    "Sánchez",
+    "Pérez",
+    "Gómez",
+    "Martín",
+    "Jiménez",
+    "Ruiz",
+    "Hernández",
+    "Díaz",
+    "Moreno",
+]
 _PRODUCTS = [
     ("AOVE-PICUAL-500", "Aceite de oliva virgen extra Picual 500 ml", "12.90"),
     ("AOVE-ARBEQ-1L", "Aceite de oliva virgen extra Arbequina 1 l", "19.50"),
@@ -63,19 +96,32 @@ def sample_messages(
         for _ in range(rng.randint(1, 4)):
             product = rng.choice(_PRODUCTS)
             t += timedelta(minutes=rng.uniform(1, 600))
-            yield digital, {
-                "type": "page" if digital == "Tienda online" else "screen",
-                "messageId": mid(), "anonymousId": anon, "name": "Producto",
-                "properties": {"sku": product[0], "title": product[1]}, "timestamp": _iso(t),
-                "context": {"locale": "es-ES"},
-            }
+            yield (
+                digital,
+                {
+                    "type": "page" if digital == "Tienda online" else "screen",
+                    "messageId": mid(),
+                    "anonymousId": anon,
+                    "name": "Producto",
+                    "properties": {"sku": product[0], "title": product[1]},
+                    "timestamp": _iso(t),
+                    "context": {"locale": "es-ES"},
+                },
+            )
         if rng.random() < 0.6:
             t += timedelta(minutes=rng.uniform(1, 30))
-            yield digital, {
-                "type": "identify", "messageId": mid(), "anonymousId": anon, "userId": user_id,
-                "traits": {"email": email, "firstName": first, "lastName": last},
-                "timestamp": _iso(t), "context": {"locale": "es-ES"},
-            }
+            yield (
+                digital,
+                {
+                    "type": "identify",
+                    "messageId": mid(),
+                    "anonymousId": anon,
+                    "userId": user_id,
+                    "traits": {"email": email, "firstName": first, "lastName": last},
+                    "timestamp": _iso(t),
+                    "context": {"locale": "es-ES"},
+                },
+            )
             product = rng.choice(_PRODUCTS)
             qty = rng.randint(1, 3)
             t += timedelta(minutes=rng.uniform(1, 30))
@@ -86,13 +132,26 @@ def sample_messages(
                 t += timedelta(days=rng.uniform(0, 3))
             if t > end:
                 continue
-            yield where, {
-                "type": "track", "event": "Order Completed", "messageId": mid(), "userId": user_id,
-                "properties": {
-                    "order_id": f"O-{seed}-{c:05d}", "currency": "EUR",
-                    "total": f"{float(product[2]) * qty:.2f}",
-                    "products": [{"sku": product[0], "name": product[1], "price": product[2],
-                                  "quantity": qty}],
+            yield (
+                where,
+                {
+                    "type": "track",
+                    "event": "Order Completed",
+                    "messageId": mid(),
+                    "userId": user_id,
+                    "properties": {
+                        "order_id": f"O-{seed}-{c:05d}",
+                        "currency": "EUR",
+                        "total": f"{float(product[2]) * qty:.2f}",
+                        "products": [
+                            {
+                                "sku": product[0],
+                                "name": product[1],
+                                "price": product[2],
+                                "quantity": qty,
+                            }
+                        ],
+                    },
+                    "timestamp": _iso(t),
                 },
-                "timestamp": _iso(t),
-            }
+            )

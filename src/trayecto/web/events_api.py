@@ -1,9 +1,8 @@
 """``GET /api/events``: read the event log back, filtered and cursor-paginated."""
 # No "from __future__ import annotations" here: FastAPI must see the closures' Depends.
 
-
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
@@ -14,30 +13,6 @@ from trayecto.bootstrap import Platform
 from trayecto.kernel import ValidationError, parse_timestamp
 from trayecto.web.auth import require
 from trayecto.web.errors import json_response
-
-
-def event_to_dict(e: collect.NativeEvent) -> dict[str, Any]:
-    return {
-        "id": str(e.id),
-        "source_id": str(e.source_id),
-        "channel": e.channel,
-        "location_id": e.location_id,
-        "type": e.type,
-        "event": e.event,
-        "message_id": e.message_id,
-        "anonymous_id": e.anonymous_id,
-        "user_id": e.user_id,
-        "group_id": e.group_id,
-        "previous_id": e.previous_id,
-        "traits": e.traits,
-        "properties": e.properties,
-        "context": e.context,
-        "extra": e.extra,
-        "occurred_at": e.occurred_at.isoformat(),
-        "original_timestamp": e.original_timestamp.isoformat() if e.original_timestamp else None,
-        "sent_at": e.sent_at.isoformat() if e.sent_at else None,
-        "received_at": e.received_at.isoformat(),
-    }
 
 
 def _when(value: str | None, field: str) -> datetime | None:
@@ -58,7 +33,7 @@ def build_router(platform: Platform) -> APIRouter:
         _token: Annotated[access.ApiToken, admin],
         source: Annotated[str | None, Query(description="source name or id")] = None,
         channel: Annotated[access.Channel | None, Query()] = None,
-        type: Annotated[str | None, Query(description="track, identify, page…")] = None,  # noqa: A002
+        type: Annotated[str | None, Query(description="track, identify, page…")] = None,
         event: Annotated[str | None, Query(description="event name")] = None,
         user_id: str | None = None,
         anonymous_id: str | None = None,
@@ -94,7 +69,7 @@ def build_router(platform: Platform) -> APIRouter:
             platform.engine, flt, limit=limit, cursor=cursor, newest_first=order == "desc"
         )
         return json_response(
-            {"data": [event_to_dict(e) for e in page.data], "next_cursor": page.next_cursor}
+            {"data": [e.to_dict() for e in page.data], "next_cursor": page.next_cursor}
         )
 
     return router

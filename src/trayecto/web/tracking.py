@@ -49,7 +49,7 @@ _KINDS = {
 
 
 def _basic_user(header: str | None) -> str | None:
-    if not header or not header[:6].lower() == "basic ":
+    if not header or header[:6].lower() != "basic ":
         return None
     try:
         decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
@@ -108,14 +108,20 @@ def build_router(platform: Platform) -> APIRouter:
         source = access.authenticate_write_key(engine, header_key) if header_key else None
 
         length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > limit and forced is None:
-            # Uncompressed bodies only: a gzip body is judged by its decompressed size.
-            if not request.headers.get("content-encoding"):
-                raise PayloadTooLargeError(
-                    f"the body is {length} bytes; a batch may be at most {limit}",
-                    code="batch_too_large",
-                    field="body",
-                )
+        # Refuse an oversize uncompressed batch before reading it; a compressed body is
+        # judged by its decompressed size below.
+        if (
+            forced is None
+            and length
+            and length.isdigit()
+            and int(length) > limit
+            and not request.headers.get("content-encoding")
+        ):
+            raise PayloadTooLargeError(
+                f"the body is {length} bytes; a batch may be at most {limit}",
+                code="batch_too_large",
+                field="body",
+            )
         raw = await request.body()
         body = _decompress(raw, request.headers.get("content-encoding", "").lower(), limit)
         if len(body) > limit:

@@ -1,0 +1,66 @@
+"""Sources, write keys and API tokens on a real database."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from trayecto import access
+from trayecto.bootstrap import Platform
+from trayecto.kernel import AuthenticationError, ConflictError, NotFoundError, ValidationError
+
+
+def test_write_key_authenticates_its_source_and_is_stored_hashed(platform: Platform) -> None:
+    issued = access.create_source(platform.engine, "Madrid Serrano POS", "store", "MAD-SERRANO")
+    src = access.authenticate_write_key(platform.engine, issued.secret)
+    assert (src.name, src.channel, src.location_id) == (
+        "Madrid Serrano POS",
+        access.Channel.STORE,
+        "MAD-SERRANO",
+    )
+    with platform.engine.connect() as conn:
+        dump = repr(conn.execute(sa.text("SELECT * FROM sources")).all())
+    assert issued.secret not in dump
+    assert issued.secret[10:] not in dump  # not even the secret part of the key
+
+
+def test_revoked_and_unknown_keys_are_refused(platform: Platform) -> None:
+    issued = access.create_source(platform.engine, "web", "web")
+    access.revoke_source(platform.engine, "web")
+    with pytest.raises(AuthenticationError) as info:
+        access.authenticate_write_key(platform.engine, issued.secret)
+    assert info.value.code == "revoked_write_key"
+    with pytest.raises(AuthenticationError) as info:
+        access.authenticate_write_key(platform.engine, "wk_nope")
+    assert info.value.code == "invalid_write_key"
+    with pytest.raises(AuthenticationError) as info:
+        access.authenticate_write_key(platform.engine, None)
+    assert info.value.code == "missing_write_key"
+
+
+def test_source_rules(platform: Platform) -> None:
+    with pytest.raises(ValidationError) as info:
+        access.create_source(platform.engine, "x", "fax")
+    assert info.value.field == "channel"
+    with pytest.raises(ValidationError) as info:
+        access.create_source(platform.engine, "shop", "store")
+    assert info.value.field == "location_id"
+    access.create_source(platform.engine, "app", "app")
+    with pytest.raises(ConflictError):
+        access.create_source(platform.engine, "app", "web")
+    with pytest.raises(NotFoundError):
+        access.revoke_source(platform.engine, "nope")
+    assert [s.name for s in access.list_sources(platform.engine)] == ["app"]
+
+
+def test_tokens(platform: Platform) -> None:
+    issued = access.create_token(platform.engine, "ops", "agent")
+    assert access.authenticate_token(platform.engine, issued.secret).role is access.Role.AGENT
+    with pytest.raises(ValidationError):
+        access.create_token(platform.engine, "x", "superuser")
+    access.revoke_token(platform.engine, "ops")
+    with pytest.raises(AuthenticationError):
+        access.authenticate_token(platform.engine, issued.secret)
+    with platform.engine.connect() as conn:
+        dump = repr(conn.execute(sa.text("SELECT * FROM api_tokens")).all())
+    assert issued.secret not in dump
