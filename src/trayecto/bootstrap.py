@@ -45,6 +45,7 @@ def build(settings: Settings | None = None, *, migrate: bool = True) -> Platform
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     engine = db.create_db_engine(
         settings.resolved_database_url, sqlite_synchronous=settings.sqlite_synchronous
     )

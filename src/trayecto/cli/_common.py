@@ -10,6 +10,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from trayecto.bootstrap import Platform, build
 from trayecto.kernel import TrayectoError
@@ -39,7 +40,8 @@ def friendly(fn: Callable[P, R]) -> Callable[P, R]:
             return fn(*args, **kwargs)
         except TrayectoError as exc:
             where = f" ({exc.field})" if exc.field else ""
-            err.print(f"[bold red]error[/] [{exc.code}]{where}: {exc.message}", highlight=False)
+            detail = escape(f"[{exc.code}]{where}: {exc.message}")
+            err.print(f"[bold red]error[/] {detail}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
     return wrapper
