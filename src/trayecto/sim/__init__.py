@@ -1,0 +1,1 @@
+"""The demo retailer simulator (issue 3): being built."""
