@@ -108,7 +108,7 @@ def test_bad_cursor_is_a_clear_error(platform: Platform) -> None:
 
 
 def test_migrations_match_the_tables(platform: Platform) -> None:
-    assert db.current_revision(platform.engine) == db.head_revision()
+    assert db.current_revision(platform.engine) == db.head_revision() == db.HEAD
     with platform.engine.connect() as conn:
         diff = compare_metadata(
             MigrationContext.configure(conn, opts={"compare_type": False}), db.metadata

@@ -4,10 +4,11 @@ Domains define their tables on ``metadata``; nothing here knows a domain.
 """
 
 from trayecto.db.engine import create_db_engine, dialect_insert, write_transaction
-from trayecto.db.migrate import current_revision, head_revision, upgrade
+from trayecto.db.migrate import HEAD, current_revision, head_revision, upgrade
 from trayecto.db.types import JSONDoc, UTCDateTime, metadata
 
 __all__ = [
+    "HEAD",
     "JSONDoc",
     "UTCDateTime",
     "create_db_engine",
