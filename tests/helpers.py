@@ -39,12 +39,22 @@ class Server:
                 self.kill()
 
 
-def start_server(env: dict[str, str], log: Path, port: int | None = None) -> Server:
+def start_server(
+    env: dict[str, str], log: Path, port: int | None = None, *, access_log: bool = False
+) -> Server:
     """Start ``trayecto serve`` as a real process on a loopback port; wait for /healthz."""
     port = port or free_port()
     fh = log.open("ab")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "trayecto", "serve", "--port", str(port), "--no-access-log"],
+        [
+            sys.executable,
+            "-m",
+            "trayecto",
+            "serve",
+            "--port",
+            str(port),
+            "--access-log" if access_log else "--no-access-log",
+        ],
         env=env,
         stdout=fh,
         stderr=subprocess.STDOUT,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,28 +13,22 @@ import orjson
 import pytest
 from segment.analytics.client import Client
 
-from tests.helpers import Server, last_line, run_cli
+from tests.helpers import Server, last_line, run_cli, start_server
+from trayecto import access
+from trayecto.bootstrap import Platform
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def keys(env: dict[str, str]) -> dict[str, str]:
+def keys(platform: Platform) -> dict[str, str]:
+    """Sources and a token made through the library (the CLI has its own tests)."""
     return {
-        "web": last_line(run_cli(env, "sources", "add", "Web store", "--channel", "web").stdout),
-        "shop": last_line(
-            run_cli(
-                env,
-                "sources",
-                "add",
-                "Madrid Serrano POS",
-                "--channel",
-                "store",
-                "--location",
-                "MAD-SERRANO",
-            ).stdout
-        ),
-        "token": last_line(run_cli(env, "tokens", "add", "tests").stdout),
+        "web": access.create_source(platform.engine, "Web store", "web").secret,
+        "shop": access.create_source(
+            platform.engine, "Madrid Serrano POS", "store", "MAD-SERRANO"
+        ).secret,
+        "token": access.create_token(platform.engine, "tests").secret,
     }
 
 
@@ -329,3 +324,34 @@ def test_role_is_checked(http: httpx.Client, env: dict[str, str]) -> None:
 def test_basic_header_garbage(http: httpx.Client) -> None:
     r = http.post("/v1/batch", content=b"{}", headers={"Authorization": "Basic !!!"})
     assert r.status_code == 401
+
+
+def test_access_log_never_holds_pii(
+    platform: Platform, env: dict[str, str], tmp_path: Path
+) -> None:
+    key = access.create_source(platform.engine, "Web", "web").secret
+    token = access.create_token(platform.engine, "t").secret
+    srv = start_server(env, tmp_path / "logged.log", access_log=True)
+    try:
+        with httpx.Client(base_url=srv.url) as http:
+            msg = {
+                "userId": "lucia.garcia@example.es",
+                "event": "Order Completed",
+                "traits": {"phone": "+34600112233"},
+            }
+            assert post(http, key, msg, path="/v1/track").status_code == 200
+            r = http.get(
+                "/api/events",
+                params={"user_id": "lucia.garcia@example.es"},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            assert len(r.json()["data"]) == 1
+    finally:
+        srv.stop()
+    log = (tmp_path / "logged.log").read_text()
+    assert "GET /api/events 200" in log
+    assert "POST /v1/track 200" in log
+    assert "lucia" not in log
+    assert "600112233" not in log
+    assert key not in log
+    assert token not in log

@@ -50,7 +50,9 @@ def _root(
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    access_log: Annotated[bool, typer.Option(help="Log every request (no bodies).")] = True,
+    access_log: Annotated[
+        bool, typer.Option(help="Log every request: method, path, status, time; never PII.")
+    ] = True,
 ) -> None:
     """Start the HTTP server (tracking API, admin API, console). Applies migrations first."""
     import uvicorn
@@ -62,7 +64,13 @@ def serve(
             f"trayecto {__version__} on [bold]http://{host}:{port}[/] "
             f"· store: {p.engine.url.render_as_string(hide_password=True)}"
         )
-        uvicorn.run(create_app(p), host=host, port=port, access_log=access_log, log_level="info")
+        uvicorn.run(
+            create_app(p, access_log=access_log),
+            host=host,
+            port=port,
+            access_log=False,  # ours (trayecto.web.accesslog) leaves out query strings
+            log_level="info",
+        )
 
 
 @db_app.command("upgrade")

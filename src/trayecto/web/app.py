@@ -12,6 +12,7 @@ from starlette.responses import HTMLResponse, Response
 from trayecto import __version__, access, collect
 from trayecto.bootstrap import Platform
 from trayecto.web import errors, events_api, tracking
+from trayecto.web.accesslog import AccessLog
 from trayecto.web.errors import json_response
 
 _HOME = """<!doctype html>
@@ -32,7 +33,7 @@ Fuentes / sources: <strong>{sources}</strong></p>
 </body></html>"""
 
 
-def create_app(platform: Platform) -> FastAPI:
+def create_app(platform: Platform, *, access_log: bool = True) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         platform.writer.start()
@@ -48,6 +49,8 @@ def create_app(platform: Platform) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
+    if access_log:
+        app.add_middleware(AccessLog)
     app.include_router(tracking.build_router(platform))
     app.include_router(events_api.build_router(platform))
 
