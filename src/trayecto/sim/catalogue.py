@@ -1,0 +1,194 @@
+"""The retailer's catalogue: products with variants, prices per channel, stock per location.
+
+Built once per run from the scenario and the seed; small (a few hundred products), so it
+is held in memory and written to ``products.csv``, ``locations.csv`` and ``stock.csv``.
+Prices are integer cents.
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from trayecto.sim.scenario import Scenario
+
+__all__ = ["Catalogue", "Product", "build_catalogue", "cents"]
+
+# Spanish VAT: food at the reduced rate, everything else at the general one.
+VAT = {"aceites": 10, "gourmet": 10}
+GENERAL_VAT = 21
+
+
+def cents(value: int) -> str:
+    """Integer cents as a decimal string: 1290 → ``"12.90"``."""
+    return f"{value // 100}.{value % 100:02d}"
+
+
+@dataclass(frozen=True, slots=True)
+class Product:
+    sku: str
+    group: str
+    name: str
+    category: str
+    category_name: str
+    line: str
+    variant: str
+    prices: dict[str, int]  # channel -> cents
+    vat: int
+    fulfilled_by: str
+    image_url: str
+    url: str
+    # The part of a Segment ``products[]`` item that never changes, built once.
+    segment: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Catalogue:
+    products: tuple[Product, ...]
+    by_category: dict[str, tuple[Product, ...]]
+    # Cumulative popularity weights per category, for ``random.choices(cum_weights=...)``.
+    popularity: dict[str, list[float]]
+    stock: tuple[tuple[str, str, int], ...]  # sku, location id, on hand
+
+    def pick(self, rng: random.Random, category: str, k: int) -> list[Product]:
+        """``k`` distinct products of ``category``, popular ones more often."""
+        pool = self.by_category[category]
+        k = min(k, len(pool))
+        chosen: list[Product] = []
+        cum = self.popularity[category]
+        while len(chosen) < k:
+            p = rng.choices(pool, cum_weights=cum)[0]
+            if p not in chosen:
+                chosen.append(p)
+        return chosen
+
+
+def _slug(text: str) -> str:
+    from trayecto.sim.noise import ascii_fold
+
+    return "-".join("".join(c if c.isalnum() else " " for c in ascii_fold(text).lower()).split())
+
+
+def build_catalogue(scenario: Scenario, seed: int) -> Catalogue:
+    rng = random.Random(f"catalogue:{seed}")
+    factors = dict(scenario.channel_prices)
+    host = f"https://www.{scenario.domain}"
+    products: list[Product] = []
+    by_category: dict[str, tuple[Product, ...]] = {}
+    popularity: dict[str, list[float]] = {}
+    for cat in scenario.categories:
+        items: list[Product] = []
+        weights: list[float] = []
+        code = cat.id[:3].upper()
+        for li, line in enumerate(cat.lines):
+            base = rng.uniform(*cat.price_range)
+            line_pop = 1.0 / (li + 1) ** 0.8  # a few bestsellers, a long tail
+            for vi, (variant, factor) in enumerate(cat.variants):
+                price = base * factor
+                # Shelf prices end in .50, .90 or .95.
+                euros = int(price)
+                tail = rng.choice((50, 90, 95))
+                list_price = euros * 100 + tail
+                prices = {ch: int(round(list_price * f / 5.0)) * 5 for ch, f in factors.items()}
+                sku = f"{code}-{li + 1:03d}-{vi + 1}"
+                name = f"{line} {variant}"
+                slug = _slug(name)
+                product = Product(
+                    sku=sku,
+                    group=f"{code}-{li + 1:03d}",
+                    name=name,
+                    category=cat.id,
+                    category_name=cat.name,
+                    line=line,
+                    variant=variant,
+                    prices=prices,
+                    vat=VAT.get(cat.id, GENERAL_VAT),
+                    fulfilled_by=cat.fulfilled_by,
+                    image_url=f"https://img.{scenario.domain}/p/{sku}.jpg",
+                    url=f"{host}/p/{slug}",
+                    segment={
+                        "product_id": sku,
+                        "sku": sku,
+                        "name": name,
+                        "category": cat.name,
+                        "brand": scenario.brand,
+                        "variant": variant,
+                    },
+                )
+                items.append(product)
+                weights.append(line_pop * rng.uniform(0.5, 1.5))
+        by_category[cat.id] = tuple(items)
+        total = 0.0
+        cum = []
+        for w in weights:
+            total += w
+            cum.append(total)
+        popularity[cat.id] = cum
+        products.extend(items)
+    return Catalogue(tuple(products), by_category, popularity, _stock(scenario, products, rng))
+
+
+def _stock(
+    scenario: Scenario, products: list[Product], rng: random.Random
+) -> tuple[tuple[str, str, int], ...]:
+    rows: list[tuple[str, str, int]] = []
+    for loc in scenario.locations:
+        for p in products:
+            if loc.type == "shop":
+                carried = rng.random() < 0.7
+                qty = rng.randint(0, 24) if carried else 0
+            elif loc.type == "supplier":
+                carried = p.fulfilled_by == loc.id
+                qty = rng.randint(200, 2000)
+            elif loc.type == "warehouse":
+                carried = p.fulfilled_by == loc.id
+                qty = rng.randint(300, 5000)
+            elif loc.type == "ecommerce_warehouse":
+                carried = True
+                qty = rng.randint(20, 600)
+            elif loc.type == "dark_store":
+                carried = rng.random() < 0.3
+                qty = rng.randint(2, 40)
+            else:
+                carried = False
+                qty = 0
+            if carried:
+                rows.append((p.sku, loc.id, qty))
+    return tuple(rows)
+
+
+def write_catalogue(scenario: Scenario, catalogue: Catalogue, root: Path) -> None:
+    """``products.csv``, ``locations.csv`` and ``stock.csv`` under ``root``."""
+    channels = [ch for ch, _ in scenario.channel_prices]
+    with (root / "products.csv").open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(
+            ["sku", "name", "price", "currency", "category", "product_group", "line", "variant"]
+            + ["vat_rate", "fulfilled_by", "url"]
+            + [f"price_{ch}" for ch in channels]
+        )
+        for p in catalogue.products:
+            w.writerow(
+                [p.sku, p.name, cents(p.prices["web"]), scenario.currency, p.category, p.group]
+                + [p.line, p.variant, p.vat, p.fulfilled_by, p.url]
+                + [cents(p.prices[ch]) for ch in channels]
+            )
+    with (root / "locations.csv").open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(
+            ["id", "name", "type", "latitude", "longitude", "capabilities", "opening_hours"]
+            + ["address", "city", "region", "country"]
+        )
+        for loc in scenario.locations:
+            w.writerow(
+                [loc.id, loc.name, loc.type, f"{loc.latitude:.4f}", f"{loc.longitude:.4f}"]
+                + ["|".join(loc.capabilities), loc.opening_hours, loc.address, loc.city]
+                + [loc.region, "ES"]
+            )
+    with (root / "stock.csv").open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["sku", "location_id", "on_hand"])
+        w.writerows(catalogue.stock)
