@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from trayecto import __version__, access, db
-from trayecto.cli import events_cmd
+from trayecto.cli import events_cmd, sim_cmd
 from trayecto.cli._common import dt, friendly, out, platform, print_secret
 
 app = typer.Typer(
@@ -28,6 +28,7 @@ app.add_typer(sources_app, name="sources")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(events_cmd.import_app, name="import")
 app.add_typer(events_cmd.events_app, name="events")
+app.command("simulate")(sim_cmd.simulate)
 
 
 def _version(value: bool) -> None:

@@ -90,6 +90,12 @@ class People:
         self._phone_formats = [f for f, _ in scenario.phone_formats]
         self._phone_cum = _cum([w for _, w in scenario.phone_formats])
         self._shops = {loc.id: loc for loc in scenario.shops}
+        # Customers use any shop in their own city, else the city's nominated one.
+        self._city_shops = {
+            c.name: [loc for loc in scenario.shops if loc.city == c.name]
+            or ([self._shops[c.shop]] if c.shop else [])
+            for c in scenario.cities
+        }
         self._prev: Person | None = None
         self.noise = scenario.noise
 
@@ -160,7 +166,7 @@ class People:
             gender=gender, first_name=first, last_name=last, birth_date=birth, city=city,
             address=address, postcode=postcode, email=email, email2=email2, phone=phone,
             household=household, customer_number=customer_number, account_shared=shared,
-            loyalty_card=loyalty, shop=self._shops.get(city.shop) if city.shop else None,
+            loyalty_card=loyalty, shop=rng.choice(shops) if (shops := self._city_shops[city.name]) else None,
             web=web, app=app, wa_id=phone[1:], social_handle=handle,
             marketplace_id=f"MKT-{(index * 104_729 + self.seed) % 10**9:09d}",
             email_optin=rng.random() < persona.email_optin, active_from=active_from,

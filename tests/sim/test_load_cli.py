@@ -1,0 +1,52 @@
+"""``trayecto simulate`` through the real CLI: ``--load`` stores exactly what ``--out`` writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests.helpers import run_cli
+from trayecto import access, collect
+from trayecto.bootstrap import Platform
+
+pytestmark = pytest.mark.e2e
+
+
+def test_load_stores_exactly_the_events_written(
+    env: dict[str, str], platform: Platform, tmp_path: Path
+) -> None:
+    args = ("simulate", "--customers", "120", "--days", "30", "--seed", "3")
+    out = tmp_path / "out"
+    run_cli(env, *args, "--out", str(out))
+    manifest = orjson.loads((out / "manifest.json").read_bytes())
+    written = sum(len((out / s["file"]).read_bytes().splitlines()) for s in manifest["sources"])
+    assert written == manifest["events"] > 300
+
+    proc = run_cli(env, *args, "--load")
+    assert f"{written:,} stored" in proc.stdout
+    assert collect.count_events(platform.engine) == written
+    for s in manifest["sources"]:
+        src = access.get_source(platform.engine, s["name"])
+        assert src.channel.value == s["channel"] and src.location_id == s["location_id"]
+        stored = collect.message_ids(platform.engine, src.id)
+        lines = (out / s["file"]).read_bytes().splitlines()
+        assert stored == {orjson.loads(line)["messageId"] for line in lines}
+
+    again = run_cli(env, *args, "--load")
+    assert "0 stored" in again.stdout and f"{written:,} already there" in again.stdout
+    assert collect.count_events(platform.engine) == written
+
+
+def test_simulate_needs_a_destination_and_a_valid_scenario(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    proc = run_cli(env, "simulate", "--customers", "10", check=False)
+    assert proc.returncode == 2 and "--out" in proc.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("end_date: yesterday\n")
+    proc = run_cli(env, "simulate", "--scenario", str(bad), "--out", str(tmp_path / "o"), check=False)
+    assert proc.returncode == 2 and "end_date" in proc.stderr
+    proc = run_cli(env, "simulate", "--help")
+    assert "--customers" in proc.stdout
