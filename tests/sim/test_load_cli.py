@@ -29,13 +29,15 @@ def test_load_stores_exactly_the_events_written(
     assert collect.count_events(platform.engine) == written
     for s in manifest["sources"]:
         src = access.get_source(platform.engine, s["name"])
-        assert src.channel.value == s["channel"] and src.location_id == s["location_id"]
+        assert src.channel.value == s["channel"]
+        assert src.location_id == s["location_id"]
         stored = collect.message_ids(platform.engine, src.id)
         lines = (out / s["file"]).read_bytes().splitlines()
         assert stored == {orjson.loads(line)["messageId"] for line in lines}
 
     again = run_cli(env, *args, "--load")
-    assert "0 stored" in again.stdout and f"{written:,} already there" in again.stdout
+    assert "0 stored" in again.stdout
+    assert f"{written:,} already there" in again.stdout
     assert collect.count_events(platform.engine) == written
 
 
@@ -43,10 +45,14 @@ def test_simulate_needs_a_destination_and_a_valid_scenario(
     env: dict[str, str], tmp_path: Path
 ) -> None:
     proc = run_cli(env, "simulate", "--customers", "10", check=False)
-    assert proc.returncode == 2 and "--out" in proc.stderr
+    assert proc.returncode == 2
+    assert "--out" in proc.stderr
     bad = tmp_path / "bad.yaml"
     bad.write_text("end_date: yesterday\n")
-    proc = run_cli(env, "simulate", "--scenario", str(bad), "--out", str(tmp_path / "o"), check=False)
-    assert proc.returncode == 2 and "end_date" in proc.stderr
+    proc = run_cli(
+        env, "simulate", "--scenario", str(bad), "--out", str(tmp_path / "o"), check=False
+    )
+    assert proc.returncode == 2
+    assert "end_date" in proc.stderr
     proc = run_cli(env, "simulate", "--help")
     assert "--customers" in proc.stdout

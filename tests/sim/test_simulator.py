@@ -17,7 +17,11 @@ from trayecto.kernel import ValidationError
 
 
 def _files(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_same_seed_same_bytes(small: sim.Manifest, tmp_path: Path) -> None:
@@ -69,7 +73,8 @@ def test_every_identifier_and_record_belongs_to_a_true_person(small: sim.Manifes
                 assert msg[key] in known, (key, msg)
     records = {r["record_id"]: r["person_id"] for r in rows(root, "truth/records.csv")}
     customers = rows(root, "customers.csv")
-    assert customers and all(c["record_id"] in records for c in customers)
+    assert customers
+    assert all(c["record_id"] in records for c in customers)
     assert set(records.values()) <= persons
 
 
@@ -81,7 +86,8 @@ def test_orders_match_order_completed_events(small: sim.Manifest) -> None:
         if msg.get("event") == "Order Completed"
     }
     orders = rows(root, "orders.csv")
-    assert orders and len(orders) == len(events)
+    assert orders
+    assert len(orders) == len(events)
     lines = Counter(r["order_id"] for r in rows(root, "order_lines.csv"))
     for o in orders:
         msg = events[o["order_id"]]
@@ -112,10 +118,14 @@ def test_noise_rates_match_the_scenario(large: sim.Manifest) -> None:
     root = large.root
     persons = rows(root, "truth/persons.csv")
     n = len(persons)
-    assert sum(1 for p in persons if p["email2"]) / n == pytest.approx(noise["second_email"], abs=0.03)
+    assert sum(1 for p in persons if p["email2"]) / n == pytest.approx(
+        noise["second_email"], abs=0.03
+    )
     households = sum(1 for p in persons if p["household_id"]) / 2 / n
     assert households == pytest.approx(noise["household"], abs=0.03)
-    shop_signups = [c["record_id"] for c in rows(root, "customers.csv") if c["source"].startswith("store:")]
+    shop_signups = [
+        c["record_id"] for c in rows(root, "customers.csv") if c["source"].startswith("store:")
+    ]
     assert len(shop_signups) > 200
     applied = {(r["record_id"], r["kind"]) for r in rows(root, "truth/noise.csv")}
     typos = sum(1 for r in shop_signups if (r, "typo") in applied) / len(shop_signups)
@@ -162,20 +172,25 @@ def test_journeys_cover_every_pattern(large: sim.Manifest) -> None:
     patterns = Counter(j["pattern"] for j in journeys)
     assert set(patterns) == {"online", "ropo", "showroom", "shop", "marketplace"}
     ropo = [j for j in journeys if j["pattern"] == "ropo" and j["outcome"] == "purchased"]
-    assert ropo and all(j["decision_channel"].startswith("store:") for j in ropo)
+    assert ropo
+    assert all(j["decision_channel"].startswith("store:") for j in ropo)
 
 
 def test_memory_is_flat_in_the_output(small: sim.Manifest) -> None:
     # No event is written twice and every source file exists, even when empty.
     names = {f.path.name for f in small.files}
-    assert "web.jsonl" in names and "store-mad-serrano.jsonl" in names
+    assert "web.jsonl" in names
+    assert "store-mad-serrano.jsonl" in names
 
 
 def test_scenario_override_and_errors(tmp_path: Path) -> None:
     custom = tmp_path / "s.yaml"
-    custom.write_text("friction:\n  - {channel: web, step: 1, name: Datos de envío, extra_drop: 0.5}\n")
+    custom.write_text(
+        "friction:\n  - {channel: web, step: 1, name: Datos de envío, extra_drop: 0.5}\n"
+    )
     sc = sim.load_scenario(custom)
-    assert sc.friction[0].channel == "web" and sc.brand == "Olivar de Sierra"
+    assert sc.friction[0].channel == "web"
+    assert sc.brand == "Olivar de Sierra"
     bad = tmp_path / "bad.yaml"
     bad.write_text("personas:\n  cook: {share: -1}\n")
     with pytest.raises(ValidationError) as exc:

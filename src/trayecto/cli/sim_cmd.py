@@ -53,14 +53,17 @@ def _load(manifest: sim.Manifest, rejects_dir: Path) -> sim.LoadReport:
     for f in manifest.files:
         offsets[f.source.name] = base
         base += f.path.stat().st_size
-    with platform() as p, Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TaskProgressColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=err,
-    ) as bar:
+    with (
+        platform() as p,
+        Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=err,
+        ) as bar,
+    ):
         task = bar.add_task("loading events", total=total)
 
         def progress(source: str, done: int, _total: int) -> None:
@@ -78,7 +81,9 @@ def _load(manifest: sim.Manifest, rejects_dir: Path) -> sim.LoadReport:
 @friendly
 def simulate(
     customers: Annotated[int, typer.Option(help="How many customers to simulate.")] = 5000,
-    days: Annotated[int, typer.Option(help="Days of history, ending at the scenario's date.")] = 365,
+    days: Annotated[
+        int, typer.Option(help="Days of history, ending at the scenario's date.")
+    ] = 365,
     seed: Annotated[int, typer.Option(help="Seed: the same arguments write the same bytes.")] = 42,
     scenario: Annotated[
         Path | None,

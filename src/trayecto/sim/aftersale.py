@@ -87,7 +87,9 @@ def place_order(w: World, p: Person, o: Order) -> str | None:
     shipping = 495 if home and subtotal - discount < 4000 and channel != "marketplace" else 0
     total = subtotal - discount + shipping
     tax = sum(
-        (pr.prices[channel] * q * (subtotal - discount) // max(subtotal, 1)) * pr.vat // (100 + pr.vat)
+        (pr.prices[channel] * q * (subtotal - discount) // max(subtotal, 1))
+        * pr.vat
+        // (100 + pr.vat)
         for pr, q in zip(o.basket.products, o.basket.quantities, strict=True)
     )
     props: dict[str, Any] = {
@@ -106,7 +108,9 @@ def place_order(w: World, p: Person, o: Order) -> str | None:
         "fulfilment_location": o.where or None,
         "products": o.basket.items(channel),
     }
-    if not w.emit.track(o.source, o.t, "Order Completed", props, user_id=user_id, anon_id=anon_id, context=ctx):
+    if not w.emit.track(
+        o.source, o.t, "Order Completed", props, user_id=user_id, anon_id=anon_id, context=ctx
+    ):
         return None
     w.orders += 1
     if anon_id and anon_id.startswith("TK-"):
@@ -180,7 +184,11 @@ class After:
         if rng.random() < w.rates["contact"] * (4 if unhappy else 1):
             self._contact(t + rng.randrange(1, 72) * HOUR, "incidencia" if unhappy else "consulta")
         if p.social_handle and rng.random() < w.rates["mention"] * (4 if unhappy else 1):
-            sentiment = "negative" if unhappy else ("positive" if rating >= 4 or rng.random() < 0.6 else "neutral")
+            sentiment = (
+                "negative"
+                if unhappy
+                else ("positive" if rating >= 4 or rng.random() < 0.6 else "neutral")
+            )
             self._mention(t + rng.randrange(1, 96) * HOUR, sentiment)
 
     def _review(self, t: int, rating: int) -> None:

@@ -92,7 +92,7 @@ def build_catalogue(scenario: Scenario, seed: int) -> Catalogue:
                 euros = int(price)
                 tail = rng.choice((50, 90, 95))
                 list_price = euros * 100 + tail
-                prices = {ch: int(round(list_price * f / 5.0)) * 5 for ch, f in factors.items()}
+                prices = {ch: round(list_price * f / 5.0) * 5 for ch, f in factors.items()}
                 sku = f"{code}-{li + 1:03d}-{vi + 1}"
                 name = f"{line} {variant}"
                 slug = _slug(name)
@@ -179,14 +179,35 @@ def write_catalogue(scenario: Scenario, catalogue: Catalogue, root: Path) -> Non
     with (root / "locations.csv").open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh, lineterminator="\n")
         w.writerow(
-            ["id", "name", "type", "latitude", "longitude", "capabilities", "opening_hours"]
-            + ["address", "city", "region", "country"]
+            [
+                "id",
+                "name",
+                "type",
+                "latitude",
+                "longitude",
+                "capabilities",
+                "opening_hours",
+                "address",
+                "city",
+                "region",
+                "country",
+            ]
         )
         for loc in scenario.locations:
             w.writerow(
-                [loc.id, loc.name, loc.type, f"{loc.latitude:.4f}", f"{loc.longitude:.4f}"]
-                + ["|".join(loc.capabilities), loc.opening_hours, loc.address, loc.city]
-                + [loc.region, "ES"]
+                [
+                    loc.id,
+                    loc.name,
+                    loc.type,
+                    f"{loc.latitude:.4f}",
+                    f"{loc.longitude:.4f}",
+                    "|".join(loc.capabilities),
+                    loc.opening_hours,
+                    loc.address,
+                    loc.city,
+                    loc.region,
+                    "ES",
+                ]
             )
     with (root / "stock.csv").open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh, lineterminator="\n")

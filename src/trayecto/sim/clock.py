@@ -72,7 +72,7 @@ def local_midnight(day: int) -> int:
 
 @lru_cache(maxsize=4096)
 def day_of_year(day: int) -> int:
-    """Day of the year (1–366) of the UTC day number ``day``."""
+    """Day of the year (1 to 366) of the UTC day number ``day``."""
     return (_EPOCH + timedelta(days=day)).timetuple().tm_yday
 
 

@@ -134,5 +134,7 @@ def manifest_dict(m: Manifest) -> dict[str, Any]:
 
 def _write_json(path: Path, data: Any) -> None:
     path.write_bytes(
-        orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS)
+        orjson.dumps(
+            data, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS
+        )
     )

@@ -65,7 +65,10 @@ def new_device(
     rng: random.Random, kind: str, *, will_identify: bool, app_name: str, ip: str | None = None
 ) -> Device:
     anon = uuid_from(rng)
-    ip = ip or f"{rng.choice(_IP_FIRST)}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+    ip = (
+        ip
+        or f"{rng.choice(_IP_FIRST)}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+    )
     if kind in _WEB_AGENTS:
         ctx: dict[str, Any] = {
             "locale": "es-ES",

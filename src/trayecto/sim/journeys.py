@@ -157,7 +157,9 @@ class Life:
 
     def _journey(self, t: int, persona: Persona, stimulus: str, campaign: Campaign | None) -> None:
         w, p, rng = self.w, self.p, self.rng
-        category = rng.choices([c for c, _ in persona.categories], [x for _, x in persona.categories])[0]
+        category = rng.choices(
+            [c for c, _ in persona.categories], [x for _, x in persona.categories]
+        )[0]
         pattern = rng.choices([x for x, _ in persona.paths], [x for _, x in persona.paths])[0]
         if pattern in ("ropo", "showroom", "shop") and p.shop is None:
             pattern = "online"
@@ -175,7 +177,9 @@ class Life:
             self._checkout(j, device, t + rng.randrange(1, 10) * MINUTE, basket, campaign)
         elif pattern == "ropo":
             device = self._device(stimulus)
-            t = self._research(j, device, t, seen, campaign, sessions=rng.randint(1, 2), locator=True)
+            t = self._research(
+                j, device, t, seen, campaign, sessions=rng.randint(1, 2), locator=True
+            )
             self._shop_visit(j, t + rng.randint(1, 5) * DAY, basket)
         elif pattern == "showroom":
             j.research = f"store:{p.shop.id}" if p.shop else ""
@@ -223,18 +227,28 @@ class Life:
                 t = w.online_time(rng, t // DAY + rng.randint(0, 2))
             if rng.random() < 0.35:
                 self._login(device, t)
-            extra: dict[str, Any] = {"page": {"path": "/", "url": w.host + "/", "title": w.sc.brand}}
+            extra: dict[str, Any] = {
+                "page": {"path": "/", "url": w.host + "/", "title": w.sc.brand}
+            }
             if s == 0 and campaign is not None:
-                extra["campaign"] = campaign.context("email" if campaign.kind == "email" else "push")
+                extra["campaign"] = campaign.context(
+                    "email" if campaign.kind == "email" else "push"
+                )
             elif s == 0 and j.stimulus in _REFERRERS:
                 ref, src, medium = _REFERRERS[j.stimulus]
                 extra["page"]["referrer"] = ref
-                extra["campaign"] = {"name": f"{j.category}-{iso(t)[:7]}", "source": src, "medium": medium}
+                extra["campaign"] = {
+                    "name": f"{j.category}-{iso(t)[:7]}",
+                    "source": src,
+                    "medium": medium,
+                }
             emit.view(device, uid, t, "Inicio", {"path": "/"}, extra)
             if rng.random() < w.rates["search"]:
                 t += rng.randrange(5, 60) * SECOND
                 cat = w.sc.categories[[c.id for c in w.sc.categories].index(j.category)]
-                emit.on_device(device, uid, t, "Products Searched", {"query": rng.choice(cat.queries)})
+                emit.on_device(
+                    device, uid, t, "Products Searched", {"query": rng.choice(cat.queries)}
+                )
             for prod in seen[: rng.randint(1, len(seen))]:
                 t += rng.randrange(10, 120) * SECOND
                 props = {**prod.segment, "price": prod.prices[device.source] / 100,
@@ -273,7 +287,9 @@ class Life:
                            {"cart_id": cart, **prod.segment, "price": prod.prices[ch] / 100,
                             "quantity": qty, "currency": w.sc.currency})  # fmt: skip
         t += rng.randrange(5, 60) * SECOND
-        emit.on_device(device, uid, t, "Cart Viewed", {"cart_id": cart, "products": basket.items(ch)})
+        emit.on_device(
+            device, uid, t, "Cart Viewed", {"cart_id": cart, "products": basket.items(ch)}
+        )
         j.outcome = "cart_abandoned"
         if rng.random() >= w.funnel["checkout"]:
             return
@@ -289,7 +305,13 @@ class Life:
         fulfilment, where = "home_delivery", ""
         for i, (step, keep) in enumerate(w.steps, start=1):
             t += rng.randrange(20, 120) * SECOND
-            emit.on_device(device, uid, t, "Checkout Step Viewed", {"checkout_id": checkout, "step": i, "step_name": step})
+            emit.on_device(
+                device,
+                uid,
+                t,
+                "Checkout Step Viewed",
+                {"checkout_id": checkout, "step": i, "step_name": step},
+            )
             f = w.friction.get((ch, i))
             if f is not None:
                 j.friction = f"{ch}:{i}:{f.name}"
@@ -312,7 +334,9 @@ class Life:
             return
         self._order(j, Order(ch, device, t + 30 * SECOND, basket, fulfilment, where, campaign))
 
-    def _recover(self, j: Journey, device: Device, t: int, basket: Basket, campaign: Campaign | None) -> None:
+    def _recover(
+        self, j: Journey, device: Device, t: int, basket: Basket, campaign: Campaign | None
+    ) -> None:
         w, p, rng = self.w, self.p, self.rng
         if not (p.email_optin and device.logged_in) or rng.random() >= w.funnel["recovered"]:
             return
@@ -356,7 +380,15 @@ class Life:
         if not buy or rng.random() >= w.funnel["shop_purchase"]:
             j.outcome = "visited" if not buy else "browsed"
             return
-        order = Order(f"store:{shop.id}", None, t + rng.randrange(5, 40) * MINUTE, basket, "in_store", shop.id, None)
+        order = Order(
+            f"store:{shop.id}",
+            None,
+            t + rng.randrange(5, 40) * MINUTE,
+            basket,
+            "in_store",
+            shop.id,
+            None,
+        )
         self._order(j, order)
 
     def _marketplace(self, j: Journey, t: int, seen: list[Product], basket: Basket) -> None:
@@ -366,14 +398,30 @@ class Life:
         w.emit.track("marketplace", t, "Products Searched", {"query": seen[0].line.lower()},
                      user_id=p.marketplace_id, context=ctx)  # fmt: skip
         if rng.random() < w.funnel["cart"] * w.funnel["checkout"]:
-            self._order(j, Order("marketplace", None, t + rng.randrange(2, 30) * MINUTE, basket, "home_delivery", "", None))
+            self._order(
+                j,
+                Order(
+                    "marketplace",
+                    None,
+                    t + rng.randrange(2, 30) * MINUTE,
+                    basket,
+                    "home_delivery",
+                    "",
+                    None,
+                ),
+            )
 
 
 def _traits(row: list[str]) -> dict[str, Any]:
     keys = ("firstName", "lastName", "email", "phone", "birthday", "gender")
     traits: dict[str, Any] = {k: v for k, v in zip(keys, row[2:8], strict=True) if v}
     if row[8]:
-        traits["address"] = {"street": row[8], "postalCode": row[9], "city": row[10], "country": "ES"}
+        traits["address"] = {
+            "street": row[8],
+            "postalCode": row[9],
+            "city": row[10],
+            "country": "ES",
+        }
     if row[14]:
         traits["loyalty_card"] = row[14]
     return traits

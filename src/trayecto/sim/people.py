@@ -107,13 +107,17 @@ class People:
         sc, fake, noise = self.sc, self.fake, self.noise
         rng = random.Random(self.seed * 10_000_019 + index)
         prev = self._prev
-        in_household = prev is not None and prev.household is None and rng.random() < noise["household"]
+        in_household = (
+            prev is not None and prev.household is None and rng.random() < noise["household"]
+        )
         persona = rng.choices(self._personas, cum_weights=self._persona_cum)[0]
         secondary = None
         if rng.random() < sc.secondary_persona_rate:
             others = [p for p in self._personas if p is not persona]
             secondary = rng.choice(others)
-        gender = "F" if rng.random() < (0.62 if persona.id in ("cosmetics", "gift") else 0.5) else "M"
+        gender = (
+            "F" if rng.random() < (0.62 if persona.id in ("cosmetics", "gift") else 0.5) else "M"
+        )
         first = fake.first_name_female() if gender == "F" else fake.first_name_male()
         last = f"{fake.last_name()} {fake.last_name()}"
         birth = date(2026, 1, 1) - timedelta(days=int(rng.triangular(19, 82, 44) * 365.25))
@@ -138,7 +142,12 @@ class People:
         has_account = has_app or rng.random() < persona.account_rate
         shared = False
         customer_number = None
-        if in_household and prev is not None and prev.customer_number and rng.random() < noise["shared_account"]:
+        if (
+            in_household
+            and prev is not None
+            and prev.customer_number
+            and rng.random() < noise["shared_account"]
+        ):
             customer_number, shared = prev.customer_number, True
             prev.account_shared = True
         elif has_account:
@@ -153,14 +162,31 @@ class People:
         else:
             active_from = self.start + int(rng.random() * 0.9 * window)
         app_name = sc.brand
-        web = [new_device(rng, rng.choice(("desktop", "mobile_web")), will_identify=True, app_name=app_name)]
+        web = [
+            new_device(
+                rng, rng.choice(("desktop", "mobile_web")), will_identify=True, app_name=app_name
+            )
+        ]
         if rng.random() < noise["extra_device"]:
             kind = "mobile_web" if web[0].kind == "desktop" else "desktop"
-            web.append(new_device(rng, kind, will_identify=rng.random() >= noise["never_identified"], app_name=app_name))
-        app = new_device(rng, rng.choice(("ios", "android")), will_identify=True, app_name=app_name) if has_app else None
+            web.append(
+                new_device(
+                    rng,
+                    kind,
+                    will_identify=rng.random() >= noise["never_identified"],
+                    app_name=app_name,
+                )
+            )
+        app = (
+            new_device(rng, rng.choice(("ios", "android")), will_identify=True, app_name=app_name)
+            if has_app
+            else None
+        )
         handle = None
         if rng.random() < sc.rates["social_handle"]:
-            handle = f"{ascii_fold(first).lower()}_{ascii_fold(last.split()[0]).lower()[:5]}{index + 1}"
+            handle = (
+                f"{ascii_fold(first).lower()}_{ascii_fold(last.split()[0]).lower()[:5]}{index + 1}"
+            )
         person = Person(
             index=index, id=f"P{index + 1:07d}", persona=persona, secondary=secondary,
             gender=gender, first_name=first, last_name=last, birth_date=birth, city=city,
@@ -253,7 +279,9 @@ class People:
                     first, last = last, first
                     applied.append(("first_name", "swapped_with_last_name"))
                 if rng.random() < noise["signup_birth_date_swapped"] and p.birth_date.day <= 12:
-                    birth = p.birth_date.replace(month=p.birth_date.day, day=p.birth_date.month).isoformat()
+                    birth = p.birth_date.replace(
+                        month=p.birth_date.day, day=p.birth_date.month
+                    ).isoformat()
                     applied.append(("birth_date", "day_month_swapped"))
             source = f"store:{p.shop.id}" if in_shop and p.shop else "loyalty"
             self._record(

@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
+import yaml  # type: ignore[import-untyped]
 
 from trayecto.kernel import ValidationError
 
@@ -179,7 +179,9 @@ def load_scenario(path: Path | None = None) -> Scenario:
             ) from None
         except yaml.YAMLError as exc:
             raise ValidationError(
-                f"scenario {path} is not valid YAML: {exc}", code="invalid_scenario", field="scenario"
+                f"scenario {path} is not valid YAML: {exc}",
+                code="invalid_scenario",
+                field="scenario",
             ) from None
         if user is not None and not isinstance(user, dict):
             raise ValidationError(
@@ -208,7 +210,7 @@ class _Reader:
     def sub(self, key: str) -> _Reader:
         return _Reader(self.get(key), f"{self.where}.{key}" if self.where else key)
 
-    def str(self, key: str) -> str:
+    def text(self, key: str) -> str:
         value = self.get(key)
         if not isinstance(value, str) or not value.strip():
             raise self.fail(key, "must be a non-empty string")
@@ -232,7 +234,7 @@ class _Reader:
             )
         return [(str(k), _Reader(v, f"{self.where}.{k}")) for k, v in self.data.items()]
 
-    def list(self) -> list[_Reader]:
+    def seq(self) -> list[_Reader]:
         if not isinstance(self.data, list) or not self.data:
             raise ValidationError(
                 f"scenario {self.where}: must be a non-empty list",
@@ -251,7 +253,7 @@ class _Reader:
         return tuple((k, float(w)) for k, w in out)
 
     def texts(self) -> tuple[str, ...]:
-        return tuple(str(r.data) for r in self.list())
+        return tuple(str(r.data) for r in self.seq())
 
 
 def _day_of_year(text: str, r: _Reader, key: str) -> int:
@@ -272,18 +274,18 @@ def parse_scenario(data: Any) -> Scenario:
 
     locations = tuple(
         Location(
-            id=x.str("id"),
-            name=x.str("name"),
-            type=x.str("type"),
-            city=x.str("city"),
-            region=x.str("region"),
-            address=x.str("address"),
+            id=x.text("id"),
+            name=x.text("name"),
+            type=x.text("type"),
+            city=x.text("city"),
+            region=x.text("region"),
+            address=x.text("address"),
             latitude=x.num("latitude", -90, 90),
             longitude=x.num("longitude", -180, 180),
-            opening_hours=x.str("opening_hours"),
+            opening_hours=x.text("opening_hours"),
             capabilities=tuple(str(c) for c in x.get("capabilities")),
         )
-        for x in r.sub("locations").list()
+        for x in r.sub("locations").seq()
     )
     by_id = {loc.id: loc for loc in locations}
     if len(by_id) != len(locations):
@@ -293,12 +295,12 @@ def parse_scenario(data: Any) -> Scenario:
 
     channels = r.sub("sources")
     sources = [
-        SourceSpec(key, x.str("name"), x.str("channel"), None) for key, x in channels.items()
+        SourceSpec(key, x.text("name"), x.text("channel"), None) for key, x in channels.items()
     ]
     for needed in ("web", "app", "marketplace", "call_center", "whatsapp", "social", "email"):
         if needed not in {s.key for s in sources}:
             raise channels.fail(needed, "is missing")
-    prefix = r.str("store_source_prefix")
+    prefix = r.text("store_source_prefix")
     sources += [
         SourceSpec(f"store:{loc.id}", f"{prefix}{loc.name}", "store", loc.id)
         for loc in locations
@@ -306,16 +308,16 @@ def parse_scenario(data: Any) -> Scenario:
     ]
 
     cities = []
-    for x in r.sub("cities").list():
+    for x in r.sub("cities").seq():
         shop, pickup = x.data.get("shop"), x.data.get("pickup_point")
         for key, ref in (("shop", shop), ("pickup_point", pickup)):
             if ref is not None and ref not in by_id:
                 raise x.fail(key, f"unknown location {ref!r}")
         cities.append(
             City(
-                x.str("name"),
-                x.str("region"),
-                x.str("postcode_prefix"),
+                x.text("name"),
+                x.text("region"),
+                x.text("postcode_prefix"),
                 x.num("weight"),
                 shop,
                 pickup,
@@ -323,15 +325,15 @@ def parse_scenario(data: Any) -> Scenario:
         )
 
     categories = []
-    for x in r.sub("categories").list():
+    for x in r.sub("categories").seq():
         lo, hi = x.get("price_range")
-        ships = x.str("fulfilled_by")
+        ships = x.text("fulfilled_by")
         if ships not in by_id:
             raise x.fail("fulfilled_by", f"unknown location {ships!r}")
         categories.append(
             Category(
-                id=x.str("id"),
-                name=x.str("name"),
+                id=x.text("id"),
+                name=x.text("name"),
                 lines=x.sub("lines").texts(),
                 variants=x.sub("variants").weights(),
                 price_range=(float(lo), float(hi)),
@@ -355,7 +357,7 @@ def parse_scenario(data: Any) -> Scenario:
         personas.append(
             Persona(
                 id=pid,
-                label=x.str("label"),
+                label=x.text("label"),
                 share=x.num("share"),
                 occasions_per_year=x.num("occasions_per_year", 0, 365),
                 categories=cats,
@@ -379,8 +381,8 @@ def parse_scenario(data: Any) -> Scenario:
     )
     funnel = r.sub("funnel")
     friction = tuple(
-        Friction(x.str("channel"), int(x.num("step", 1, 9)), x.str("name"), x.rate("extra_drop"))
-        for x in r.sub("friction").list()
+        Friction(x.text("channel"), int(x.num("step", 1, 9)), x.text("name"), x.rate("extra_drop"))
+        for x in r.sub("friction").seq()
     )
     noise = r.sub("noise")
     rates = r.sub("rates")
@@ -388,10 +390,10 @@ def parse_scenario(data: Any) -> Scenario:
     if set(reviews) != {1, 2, 3, 4, 5}:
         raise r.fail("reviews", "needs texts for ratings 1 to 5")
     return Scenario(
-        brand=brand.str("name"),
-        domain=brand.str("domain"),
+        brand=brand.text("name"),
+        domain=brand.text("domain"),
         end=datetime(end_day.year, end_day.month, end_day.day, tzinfo=UTC),
-        currency=brand.str("currency"),
+        currency=brand.text("currency"),
         sources=tuple(sources),
         locations=locations,
         cities=tuple(cities),
