@@ -21,9 +21,8 @@ from pathlib import Path
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import make_message, print_table, write_results  # noqa: E402
-
-from trayecto import sim  # noqa: E402
+from _common import make_message, print_table, write_results
+from trayecto import sim
 
 
 def _baseline(n: int, root: Path) -> float:
