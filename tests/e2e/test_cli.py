@@ -18,6 +18,7 @@ COMMANDS = [
     [],
     ["serve"],
     ["demo"],
+    ["simulate"],
     ["db"],
     ["db", "upgrade"],
     ["db", "current"],

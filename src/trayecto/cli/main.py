@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -189,16 +188,15 @@ def demo(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     serve_after: Annotated[
-        bool, typer.Option("--serve/--no-serve", help="Start the server.")
+        bool, typer.Option("--serve/--no-serve", help="Start the server afterwards.")
     ] = True,
-    sample: Annotated[
-        Path | None, typer.Option(help="A JSONL file to load instead of the built-in sample.")
-    ] = None,
+    customers: Annotated[int, typer.Option(help="Customers of the simulated retailer.")] = 5000,
+    days: Annotated[int, typer.Option(help="Days of history.")] = 365,
 ) -> None:
-    """Set up the demo retailer (sources, token, sample events), then serve it."""
+    """Load the simulated demo retailer (idempotent), print an admin token, then serve."""
     from trayecto.cli import demo_cmd
 
-    demo_cmd.run(host=host, port=port, serve_after=serve_after, sample_file=sample)
+    demo_cmd.run(host=host, port=port, serve_after=serve_after, customers=customers, days=days)
 
 
 def main() -> None:
