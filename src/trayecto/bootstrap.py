@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
 
-from trayecto import access, collect, db
+from trayecto import access, collect, commerce, db
 from trayecto.settings import Settings
 
 __all__ = ["Platform", "build"]
 
 # The domains whose tables live in the operational store (importing them registers the
 # tables on ``db.metadata``).
-DOMAINS = (access, collect)
+DOMAINS = (access, collect, commerce)
 
 
 @dataclass
