@@ -10,10 +10,14 @@ its ``messageId``, or on a hash of its content when it has none.
 from __future__ import annotations
 
 import csv
+import gc
 import gzip
 import io
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -280,6 +284,62 @@ def _parquet_rows(path: Path) -> int:
         con.close()
 
 
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector during a bulk load.
+
+    Parsed messages are acyclic, so reference counting frees them as chunks are written and
+    memory stays flat; without the pause, each of the many young-generation collections
+    walks every live message of the current chunks (measured: a third of import time).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+class _ChunkWriter:
+    """Appends chunks on a second thread, one transaction each, while the caller parses
+    the next chunk: SQLite and psycopg release the GIL while they write, so parsing and
+    writing overlap. At most two chunks wait, so memory stays flat. Errors surface in the
+    caller at the next ``put`` or at exit."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._queue: queue.Queue[list[NativeEvent] | None] = queue.Queue(maxsize=2)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="trayecto-import-writer")
+        self.stored = 0
+
+    def __enter__(self) -> _ChunkWriter:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None and exc[0] is None:
+            raise self._error
+
+    def put(self, chunk: list[NativeEvent]) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(chunk)
+
+    def _run(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            if self._error is not None:
+                continue  # drain: the caller will see the error
+            try:
+                with write_transaction(self._engine) as conn:
+                    self.stored += append_events(conn, chunk)
+            except BaseException as exc:
+                self._error = exc
+
+
 def import_events(
     engine: Engine,
     path: Path,
@@ -321,19 +381,19 @@ def import_events(
     def done() -> int:
         return counters[0].done if counters else parquet_done[0]
 
-    n_rows = stored = valid = rejected = 0
+    n_rows = valid = rejected = 0
     pending: list[NativeEvent] = []
+    writer = _ChunkWriter(engine)
 
     def flush() -> None:
-        nonlocal stored
+        nonlocal pending
         if pending:
-            with write_transaction(engine) as conn:
-                stored += append_events(conn, pending)
-            pending.clear()
+            writer.put(pending)
+            pending = []
         if on_progress:
             on_progress(done(), total)
 
-    with rejects_path.open("wb") as rejects:
+    with rejects_path.open("wb") as rejects, writer, _no_cyclic_gc():
         received_at = utcnow()
         for line_no, item in rows:
             n_rows += 1
@@ -366,6 +426,7 @@ def import_events(
                 flush()
                 received_at = utcnow()
         flush()
+    stored = writer.stored
 
     return ImportReport(
         path=str(path),

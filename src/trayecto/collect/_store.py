@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from trayecto.collect._contracts import NativeEvent
 from trayecto.collect._tables import events
+from trayecto.db import to_epoch_us
 from trayecto.kernel import ValidationError
 
 __all__ = [
@@ -77,9 +78,9 @@ def _j(value: dict[str, Any] | None) -> str | None:
     return None if value is None else orjson.dumps(value).decode()
 
 
-def _t(value: datetime | None) -> str | None:
-    # SQLAlchemy's SQLite DATETIME text form, naive UTC with microseconds: sorts as text.
-    return None if value is None else value.isoformat(sep=" ", timespec="microseconds")[:26]
+def _t(value: datetime | None) -> int | None:
+    # ``UTCDateTime`` on SQLite: integer microseconds since the epoch.
+    return None if value is None else to_epoch_us(value)
 
 
 def _sqlite_row(e: NativeEvent) -> tuple[Any, ...]:

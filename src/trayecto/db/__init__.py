@@ -5,7 +5,7 @@ Domains define their tables on ``metadata``; nothing here knows a domain.
 
 from trayecto.db.engine import create_db_engine, dialect_insert, write_transaction
 from trayecto.db.migrate import HEAD, current_revision, head_revision, upgrade
-from trayecto.db.types import JSONDoc, UTCDateTime, metadata
+from trayecto.db.types import JSONDoc, UTCDateTime, from_epoch_us, metadata, to_epoch_us
 
 __all__ = [
     "HEAD",
@@ -14,8 +14,10 @@ __all__ = [
     "create_db_engine",
     "current_revision",
     "dialect_insert",
+    "from_epoch_us",
     "head_revision",
     "metadata",
+    "to_epoch_us",
     "upgrade",
     "write_transaction",
 ]
