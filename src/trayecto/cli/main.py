@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from trayecto import __version__, access, db
-from trayecto.cli import events_cmd, sim_cmd
+from trayecto.cli import commerce_cmd, events_cmd, sim_cmd
 from trayecto.cli._common import dt, friendly, out, platform, print_secret
 
 app = typer.Typer(
@@ -27,6 +27,9 @@ app.add_typer(sources_app, name="sources")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(events_cmd.import_app, name="import")
 app.add_typer(events_cmd.events_app, name="events")
+commerce_cmd.register_imports(events_cmd.import_app)
+app.add_typer(commerce_cmd.inventory_app, name="inventory")
+app.add_typer(commerce_cmd.orders_app, name="orders")
 app.command("simulate")(sim_cmd.simulate)
 
 

@@ -1,6 +1,100 @@
 """Commerce: catalogue, locations, stock, orders with sourcing, fulfilment and returns.
 
-Public face of the domain; other packages import only from here.
+One domain because one transaction must cover them: placing an order sources it, reserves
+the units and records it atomically. Public face; other packages import only from here.
 """
 
-from trayecto.commerce import _tables as _tables  # registers the tables on db.metadata
+from trayecto.commerce._catalogue import (
+    check_location,
+    check_product,
+    get_location,
+    get_product,
+    list_locations,
+    list_products,
+)
+from trayecto.commerce._importer import KINDS, CatalogueImportReport, import_catalogue
+from trayecto.commerce._intake import (
+    ORDER_CHANNELS,
+    OrderRequest,
+    check_order,
+    normalise_email,
+    normalise_phone,
+)
+from trayecto.commerce._inventory import (
+    InsufficientStock,
+    cancel_hold,
+    check_ledger,
+    hold_for,
+    movements,
+    release_expired,
+    stock_levels,
+)
+from trayecto.commerce._lifecycle import advance_group, cancel_order, link_customer
+from trayecto.commerce._model import (
+    Capability,
+    GroupStatus,
+    Location,
+    LocationType,
+    Method,
+    Movement,
+    MovementKind,
+    Product,
+    Reservation,
+    StockLevel,
+    next_statuses,
+    order_status,
+)
+from trayecto.commerce._placement import place_order, quote, set_policy
+from trayecto.commerce._sourcing import Policy, Site, haversine_km, optimise, source
+from trayecto.commerce._views import TimelineEntry, find_orders, get_order, order_history
+
+__all__ = [
+    "KINDS",
+    "ORDER_CHANNELS",
+    "Capability",
+    "CatalogueImportReport",
+    "GroupStatus",
+    "InsufficientStock",
+    "Location",
+    "LocationType",
+    "Method",
+    "Movement",
+    "MovementKind",
+    "OrderRequest",
+    "Policy",
+    "Product",
+    "Reservation",
+    "Site",
+    "StockLevel",
+    "TimelineEntry",
+    "advance_group",
+    "cancel_hold",
+    "cancel_order",
+    "check_ledger",
+    "check_location",
+    "check_order",
+    "check_product",
+    "find_orders",
+    "get_location",
+    "get_order",
+    "get_product",
+    "haversine_km",
+    "hold_for",
+    "import_catalogue",
+    "link_customer",
+    "list_locations",
+    "list_products",
+    "movements",
+    "next_statuses",
+    "normalise_email",
+    "normalise_phone",
+    "optimise",
+    "order_history",
+    "order_status",
+    "place_order",
+    "quote",
+    "release_expired",
+    "set_policy",
+    "source",
+    "stock_levels",
+]

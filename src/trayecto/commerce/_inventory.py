@@ -1,0 +1,464 @@
+"""Stock per SKU and location, the append-only movement ledger, and reservations.
+
+The rules that keep stock honest, on SQLite and on PostgreSQL alike:
+
+* every change of ``on_hand`` is one conditional ``UPDATE`` plus one ledger row, in the
+  caller's transaction, so ``sum(movements) == on_hand`` always;
+* a reservation is ``UPDATE stock SET reserved = reserved + q WHERE … AND on_hand -
+  reserved - safety_stock - extra >= q``: the database checks and writes in one step, so
+  two channels can never take the same unit (no read-then-write in Python);
+* a multi-row change touches rows in one fixed order, ``(location_id, sku)``, so concurrent
+  transactions on PostgreSQL queue instead of deadlocking;
+* a reservation is closed (released or consumed) by a conditional flip of its status,
+  so it is never closed twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from trayecto.commerce._model import Movement, MovementKind, Reservation, StockLevel
+from trayecto.commerce._tables import reservations, stock, stock_movements
+from trayecto.db import dialect_insert, write_transaction
+from trayecto.kernel import ConflictError, NotFoundError, ValidationError, new_id, utcnow
+
+
+class InsufficientStock(ConflictError):
+    """Not enough available units; ``details`` names the SKU and location."""
+
+    default_code = "insufficient_stock"
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """A request to reserve ``quantity`` of ``sku`` at ``location_id``."""
+
+    location_id: str
+    sku: str
+    quantity: int
+
+
+def _ledger(
+    conn: Connection,
+    location_id: str,
+    sku: str,
+    kind: MovementKind,
+    quantity: int,
+    reference: str | None,
+    note: str | None = None,
+) -> None:
+    conn.execute(
+        stock_movements.insert().values(
+            id=new_id(),
+            location_id=location_id,
+            sku=sku,
+            kind=kind.value,
+            quantity=quantity,
+            reference=reference,
+            note=note,
+            created_at=utcnow(),
+        )
+    )
+
+
+def _ensure_row(conn: Connection, location_id: str, sku: str) -> None:
+    ins = dialect_insert(conn, stock).values(
+        location_id=location_id,
+        sku=sku,
+        on_hand=0,
+        reserved=0,
+        safety_stock=0,
+        updated_at=utcnow(),
+    )
+    conn.execute(ins.on_conflict_do_nothing(index_elements=["location_id", "sku"]))
+
+
+def move(
+    conn: Connection,
+    location_id: str,
+    sku: str,
+    kind: MovementKind,
+    quantity: int,
+    *,
+    reference: str | None = None,
+    note: str | None = None,
+) -> None:
+    """Change on hand by ``quantity`` (signed) and record it; refuses to go below the
+    reserved units (``insufficient_stock``)."""
+    if quantity == 0:
+        return
+    if quantity > 0:
+        _ensure_row(conn, location_id, sku)
+    result = conn.execute(
+        stock.update()
+        .where(
+            stock.c.location_id == location_id,
+            stock.c.sku == sku,
+            stock.c.on_hand + quantity >= stock.c.reserved,
+        )
+        .values(on_hand=stock.c.on_hand + quantity, updated_at=utcnow())
+    )
+    if result.rowcount != 1:
+        raise InsufficientStock(
+            f"cannot take {-quantity} of {sku} at {location_id}: not enough unreserved units",
+            field="quantity",
+            details={"sku": sku, "location_id": location_id},
+        )
+    _ledger(conn, location_id, sku, kind, quantity, reference, note)
+
+
+def set_count(
+    conn: Connection,
+    location_id: str,
+    sku: str,
+    on_hand: int,
+    *,
+    safety_stock: int | None = None,
+    reference: str | None = None,
+) -> int:
+    """Set on hand to a counted value; the difference goes to the ledger as ``count``.
+
+    The row is locked first (``FOR UPDATE`` on PostgreSQL; SQLite writers hold the
+    database lock), so the difference is computed against a value no one else can change.
+    Returns the difference."""
+    _ensure_row(conn, location_id, sku)
+    row = conn.execute(
+        sa.select(stock.c.on_hand, stock.c.reserved)
+        .where(stock.c.location_id == location_id, stock.c.sku == sku)
+        .with_for_update()
+    ).one()
+    if on_hand < int(row.reserved):
+        raise ConflictError(
+            f"count of {on_hand} is below the {row.reserved} units reserved for orders",
+            code="count_below_reserved",
+            field="on_hand",
+        )
+    delta = on_hand - int(row.on_hand)
+    values: dict[str, object] = {"on_hand": on_hand, "updated_at": utcnow()}
+    if safety_stock is not None:
+        values["safety_stock"] = safety_stock
+    conn.execute(
+        stock.update()
+        .where(stock.c.location_id == location_id, stock.c.sku == sku)
+        .values(**values)
+    )
+    if delta:
+        _ledger(conn, location_id, sku, MovementKind.COUNT, delta, reference)
+    return delta
+
+
+def _release_expired_at(conn: Connection, location_id: str, sku: str, now: datetime) -> int:
+    freed = conn.execute(
+        reservations.update()
+        .where(
+            reservations.c.location_id == location_id,
+            reservations.c.sku == sku,
+            reservations.c.status == "active",
+            reservations.c.expires_at < now,
+        )
+        .values(status="released", closed_at=now)
+        .returning(reservations.c.quantity)
+    ).all()
+    total = int(sum(r.quantity for r in freed))
+    if total:
+        conn.execute(
+            stock.update()
+            .where(stock.c.location_id == location_id, stock.c.sku == sku)
+            .values(reserved=stock.c.reserved - total, updated_at=now)
+        )
+    return total
+
+
+def reserve(
+    conn: Connection,
+    holds: Sequence[Hold],
+    *,
+    kind: str = "order",
+    channel: str | None = None,
+    extra_safety: int = 0,
+    order_id: UUID | None = None,
+    expires_at: datetime | None = None,
+) -> dict[tuple[str, str], UUID]:
+    """Reserve every hold or raise ``InsufficientStock`` (the caller rolls back).
+
+    Holds are merged per (location, SKU) and taken in that order. A hold that does not
+    fit first frees that row's expired reservations, then tries once more."""
+    merged: dict[tuple[str, str], int] = {}
+    for h in holds:
+        if h.quantity <= 0:
+            raise ValidationError("quantity must be positive", field="quantity")
+        merged[(h.location_id, h.sku)] = merged.get((h.location_id, h.sku), 0) + h.quantity
+    now = utcnow()
+    ids: dict[tuple[str, str], UUID] = {}
+    rows = []
+    for (location_id, sku), qty in sorted(merged.items()):
+        stmt = (
+            stock.update()
+            .where(
+                stock.c.location_id == location_id,
+                stock.c.sku == sku,
+                stock.c.on_hand - stock.c.reserved - stock.c.safety_stock - extra_safety >= qty,
+            )
+            .values(reserved=stock.c.reserved + qty, updated_at=now)
+        )
+        if conn.execute(stmt).rowcount != 1 and (
+            not _release_expired_at(conn, location_id, sku, now) or conn.execute(stmt).rowcount != 1
+        ):
+            raise InsufficientStock(
+                f"not enough stock of {sku} at {location_id} for {qty} unit(s)",
+                field="lines",
+                details={"sku": sku, "location_id": location_id},
+            )
+        rid = new_id()
+        ids[(location_id, sku)] = rid
+        rows.append(
+            {
+                "id": rid,
+                "location_id": location_id,
+                "sku": sku,
+                "quantity": qty,
+                "kind": kind,
+                "channel": channel,
+                "order_id": order_id,
+                "group_id": None,
+                "status": "active",
+                "expires_at": expires_at,
+                "created_at": now,
+                "closed_at": None,
+            }
+        )
+    if rows:
+        conn.execute(reservations.insert(), rows)
+    return ids
+
+
+def _close(conn: Connection, ids: Iterable[UUID], status: str) -> list[tuple[str, str, int]]:
+    id_list = list(ids)
+    if not id_list:
+        return []
+    now = utcnow()
+    closed = conn.execute(
+        reservations.update()
+        .where(reservations.c.id.in_(id_list), reservations.c.status == "active")
+        .values(status=status, closed_at=now)
+        .returning(reservations.c.location_id, reservations.c.sku, reservations.c.quantity)
+    ).all()
+    return sorted((r.location_id, r.sku, r.quantity) for r in closed)
+
+
+def release(conn: Connection, ids: Iterable[UUID]) -> int:
+    """Release active reservations (already closed ones are skipped); units freed."""
+    total = 0
+    now = utcnow()
+    for location_id, sku, qty in _close(conn, ids, "released"):
+        conn.execute(
+            stock.update()
+            .where(stock.c.location_id == location_id, stock.c.sku == sku)
+            .values(reserved=stock.c.reserved - qty, updated_at=now)
+        )
+        total += qty
+    return total
+
+
+def consume(
+    conn: Connection,
+    ids: Iterable[UUID],
+    *,
+    kind: MovementKind = MovementKind.SALE,
+    reference: str | None = None,
+) -> list[tuple[str, str, int]]:
+    """Turn active reservations into stock leaving their location (a sale or a transfer
+    out): on hand and reserved both drop, and the ledger records it."""
+    closed = _close(conn, ids, "consumed")
+    now = utcnow()
+    for location_id, sku, qty in closed:
+        conn.execute(
+            stock.update()
+            .where(stock.c.location_id == location_id, stock.c.sku == sku)
+            .values(on_hand=stock.c.on_hand - qty, reserved=stock.c.reserved - qty, updated_at=now)
+        )
+        _ledger(conn, location_id, sku, kind, -qty, reference)
+    return closed
+
+
+def receive_reserved(
+    conn: Connection,
+    location_id: str,
+    sku: str,
+    quantity: int,
+    *,
+    order_id: UUID | None,
+    reference: str | None,
+) -> UUID:
+    """Units arriving by transfer for a waiting order: on hand and reserved both rise."""
+    _ensure_row(conn, location_id, sku)
+    now = utcnow()
+    conn.execute(
+        stock.update()
+        .where(stock.c.location_id == location_id, stock.c.sku == sku)
+        .values(
+            on_hand=stock.c.on_hand + quantity,
+            reserved=stock.c.reserved + quantity,
+            updated_at=now,
+        )
+    )
+    _ledger(conn, location_id, sku, MovementKind.TRANSFER_IN, quantity, reference)
+    rid = new_id()
+    conn.execute(
+        reservations.insert().values(
+            id=rid,
+            location_id=location_id,
+            sku=sku,
+            quantity=quantity,
+            kind="order",
+            channel=None,
+            order_id=order_id,
+            group_id=None,
+            status="active",
+            expires_at=None,
+            created_at=now,
+            closed_at=None,
+        )
+    )
+    return rid
+
+
+def release_expired(engine: Engine, *, now: datetime | None = None, limit: int = 1000) -> int:
+    """Release reservations whose hold has expired (carts, pending payments)."""
+    now = now or utcnow()
+    with write_transaction(engine) as conn:
+        ids = conn.execute(
+            sa.select(reservations.c.id)
+            .where(reservations.c.status == "active", reservations.c.expires_at < now)
+            .order_by(reservations.c.location_id, reservations.c.sku)
+            .limit(limit)
+        ).scalars()
+        return release(conn, list(ids))
+
+
+def hold_for(
+    engine: Engine,
+    location_id: str,
+    sku: str,
+    quantity: int,
+    *,
+    kind: str,
+    expires_at: datetime,
+    channel: str | None = None,
+) -> Reservation:
+    """A cart or pending-payment hold that expires by itself."""
+    if kind not in ("cart", "pending_payment"):
+        raise ValidationError("kind must be cart or pending_payment", field="kind")
+    with write_transaction(engine) as conn:
+        ids = reserve(
+            conn,
+            [Hold(location_id, sku, quantity)],
+            kind=kind,
+            channel=channel,
+            expires_at=expires_at,
+        )
+    return Reservation(
+        ids[(location_id, sku)], location_id, sku, quantity, kind, "active", expires_at
+    )
+
+
+def cancel_hold(engine: Engine, reservation_id: UUID) -> int:
+    with write_transaction(engine) as conn:
+        exists = conn.execute(
+            sa.select(reservations.c.id).where(reservations.c.id == reservation_id)
+        ).first()
+        if exists is None:
+            raise NotFoundError("no such reservation", code="reservation_not_found", field="id")
+        return release(conn, [reservation_id])
+
+
+def stock_levels(
+    engine: Engine | Connection, skus: Sequence[str] | None = None
+) -> list[StockLevel]:
+    query = sa.select(stock).order_by(stock.c.sku, stock.c.location_id)
+    if skus is not None:
+        query = query.where(stock.c.sku.in_(list(skus)))
+    if isinstance(engine, Connection):
+        rows = engine.execute(query).all()
+    else:
+        with engine.connect() as conn:
+            rows = conn.execute(query).all()
+    return [StockLevel(r.location_id, r.sku, r.on_hand, r.reserved, r.safety_stock) for r in rows]
+
+
+def movements(engine: Engine, sku: str, location_id: str | None = None) -> list[Movement]:
+    query = sa.select(stock_movements).where(stock_movements.c.sku == sku)
+    if location_id:
+        query = query.where(stock_movements.c.location_id == location_id)
+    with engine.connect() as conn:
+        rows = conn.execute(query.order_by(stock_movements.c.id)).all()
+    return [
+        Movement(
+            r.id,
+            r.location_id,
+            r.sku,
+            MovementKind(r.kind),
+            r.quantity,
+            r.reference,
+            r.note,
+            r.created_at,
+        )
+        for r in rows
+    ]
+
+
+def check_ledger(engine: Engine) -> list[dict[str, object]]:
+    """Every (location, SKU) whose on hand differs from its ledger or whose reserved
+    differs from its active reservations; empty when all is consistent."""
+    moved = (
+        sa.select(
+            stock_movements.c.location_id,
+            stock_movements.c.sku,
+            sa.func.sum(stock_movements.c.quantity).label("moved"),
+        )
+        .group_by(stock_movements.c.location_id, stock_movements.c.sku)
+        .subquery()
+    )
+    held = (
+        sa.select(
+            reservations.c.location_id,
+            reservations.c.sku,
+            sa.func.sum(reservations.c.quantity).label("held"),
+        )
+        .where(reservations.c.status == "active")
+        .group_by(reservations.c.location_id, reservations.c.sku)
+        .subquery()
+    )
+    query = (
+        sa.select(
+            stock.c.location_id,
+            stock.c.sku,
+            stock.c.on_hand,
+            stock.c.reserved,
+            sa.func.coalesce(moved.c.moved, 0).label("moved"),
+            sa.func.coalesce(held.c.held, 0).label("held"),
+        )
+        .select_from(
+            stock.outerjoin(
+                moved,
+                sa.and_(moved.c.location_id == stock.c.location_id, moved.c.sku == stock.c.sku),
+            ).outerjoin(
+                held,
+                sa.and_(held.c.location_id == stock.c.location_id, held.c.sku == stock.c.sku),
+            )
+        )
+        .where(
+            sa.or_(
+                stock.c.on_hand != sa.func.coalesce(moved.c.moved, 0),
+                stock.c.reserved != sa.func.coalesce(held.c.held, 0),
+            )
+        )
+    )
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(query)]

@@ -1,0 +1,193 @@
+"""After placement: fulfilment groups move through their state machine, with the stock
+effects of each step, the history, and the order's derived status; linking orders to a
+resolved customer.
+
+Stock effects: ``shipped`` consumes the group's reservations (a sale for home delivery; a
+transfer out and a transfer in, re-reserved at the shop, when the group travels to a shop
+or pickup point); ``collected`` consumes the reservations at the shop (a sale);
+``cancelled`` releases them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from trayecto.commerce._inventory import consume, receive_reserved, release
+from trayecto.commerce._model import (
+    GroupStatus,
+    Method,
+    MovementKind,
+    check_transition,
+    order_status,
+)
+from trayecto.commerce._tables import allocations, fulfilment_groups, order_events, orders
+from trayecto.commerce._views import load_view
+from trayecto.db import write_transaction
+from trayecto.kernel import NotFoundError, ValidationError, new_id, utcnow
+
+
+def _reservation_ids(conn: Connection, group_id: UUID) -> list[UUID]:
+    ids = conn.execute(
+        sa.select(allocations.c.reservation_id).where(allocations.c.group_id == group_id).distinct()
+    ).scalars()
+    return sorted(i for i in ids if i is not None)
+
+
+def _apply(
+    conn: Connection, order_id: UUID, group: Any, target: GroupStatus, note: str | None
+) -> None:
+    method = Method(group.method)
+    transfer = (
+        group.pickup_location_id is not None and group.pickup_location_id != group.location_id
+    )
+    current = GroupStatus(group.status)
+    check_transition(current, target, method, transfer)
+    ref = f"order:{order_id}"
+    if target is GroupStatus.CANCELLED:
+        release(conn, _reservation_ids(conn, group.id))
+    elif target is GroupStatus.SHIPPED and transfer:
+        moved = consume(
+            conn, _reservation_ids(conn, group.id), kind=MovementKind.TRANSFER_OUT, reference=ref
+        )
+        for _, sku, qty in moved:
+            rid = receive_reserved(
+                conn, group.pickup_location_id, sku, qty, order_id=order_id, reference=ref
+            )
+            conn.execute(
+                allocations.update()
+                .where(allocations.c.group_id == group.id, allocations.c.sku == sku)
+                .values(reservation_id=rid)
+            )
+    elif target is GroupStatus.SHIPPED or target is GroupStatus.COLLECTED:
+        consume(conn, _reservation_ids(conn, group.id), kind=MovementKind.SALE, reference=ref)
+    now = utcnow()
+    conn.execute(
+        fulfilment_groups.update()
+        .where(fulfilment_groups.c.id == group.id)
+        .values(status=target.value, updated_at=now)
+    )
+    events = [
+        {
+            "id": new_id(),
+            "order_id": order_id,
+            "group_id": group.id,
+            "kind": "group_status",
+            "from_status": current.value,
+            "to_status": target.value,
+            "detail": {"note": note} if note else None,
+            "occurred_at": now,
+        }
+    ]
+    statuses = conn.execute(
+        sa.select(fulfilment_groups.c.status).where(fulfilment_groups.c.order_id == order_id)
+    ).scalars()
+    new_status = order_status(GroupStatus(s) for s in statuses)
+    old = conn.execute(sa.select(orders.c.status).where(orders.c.id == order_id)).scalar_one()
+    if new_status != old:
+        conn.execute(
+            orders.update().where(orders.c.id == order_id).values(status=new_status, updated_at=now)
+        )
+        events.append(
+            {
+                "id": new_id(),
+                "order_id": order_id,
+                "group_id": None,
+                "kind": "order_status",
+                "from_status": old,
+                "to_status": new_status,
+                "detail": None,
+                "occurred_at": now,
+            }
+        )
+    conn.execute(order_events.insert(), events)
+
+
+def _lock_groups(conn: Connection, order_id: UUID) -> list[Any]:
+    """The order's groups, locked (``FOR UPDATE``, in id order) against concurrent moves."""
+    exists = conn.execute(
+        sa.select(orders.c.id).where(orders.c.id == order_id).with_for_update()
+    ).first()
+    if exists is None:
+        raise NotFoundError("no such order", code="order_not_found", field="id")
+    return list(
+        conn.execute(
+            sa.select(fulfilment_groups)
+            .where(fulfilment_groups.c.order_id == order_id)
+            .order_by(fulfilment_groups.c.id)
+            .with_for_update()
+        )
+    )
+
+
+def advance_group(
+    engine: Engine, order_id: UUID, group_id: UUID, status: str, *, note: str | None = None
+) -> dict[str, Any]:
+    """Move one fulfilment group to ``status`` (``illegal_transition`` if it may not)."""
+    try:
+        target = GroupStatus(status)
+    except ValueError:
+        allowed = ", ".join(s.value for s in GroupStatus)
+        raise ValidationError(f"status must be one of: {allowed}", field="status") from None
+    with write_transaction(engine) as conn:
+        groups = _lock_groups(conn, order_id)
+        group = next((g for g in groups if g.id == group_id), None)
+        if group is None:
+            raise NotFoundError(
+                "no such fulfilment group in this order", code="group_not_found", field="group_id"
+            )
+        _apply(conn, order_id, group, target, note)
+        return load_view(conn, order_id)
+
+
+def cancel_order(engine: Engine, order_id: UUID, *, note: str | None = None) -> dict[str, Any]:
+    """Cancel every group that may still be cancelled; others keep their course."""
+    with write_transaction(engine) as conn:
+        for group in _lock_groups(conn, order_id):
+            current = GroupStatus(group.status)
+            if current in (
+                GroupStatus.SHIPPED,
+                GroupStatus.DELIVERED,
+                GroupStatus.COLLECTED,
+                GroupStatus.CANCELLED,
+            ):
+                continue
+            _apply(conn, order_id, group, GroupStatus.CANCELLED, note)
+        return load_view(conn, order_id)
+
+
+def link_customer(
+    engine: Engine,
+    customer_id: UUID,
+    *,
+    emails: Sequence[str] = (),
+    phones: Sequence[str] = (),
+    customer_numbers: Sequence[str] = (),
+    loyalty_cards: Sequence[str] = (),
+) -> int:
+    """The identity hook: set ``customer_id`` on every order carrying any of the given
+    normalised identifiers (e-mail lower-cased, phone E.164). Returns the orders changed.
+    Re-linking after a merge or unmerge is the same call with the new id."""
+    conds = []
+    for col, values in (
+        (orders.c.customer_email, emails),
+        (orders.c.customer_phone, phones),
+        (orders.c.customer_number, customer_numbers),
+        (orders.c.loyalty_card, loyalty_cards),
+    ):
+        if values:
+            conds.append(col.in_(list(values)))
+    if not conds:
+        return 0
+    with write_transaction(engine) as conn:
+        result = conn.execute(
+            orders.update()
+            .where(sa.or_(*conds))
+            .where(sa.or_(orders.c.customer_id.is_(None), orders.c.customer_id != customer_id))
+            .values(customer_id=customer_id)
+        )
+        return int(result.rowcount)

@@ -1,0 +1,255 @@
+"""Read models of orders: the order as the API shows it, lookups, the customer timeline."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from trayecto.commerce._tables import (
+    allocations,
+    fulfilment_groups,
+    order_events,
+    order_lines,
+    orders,
+    payments,
+)
+from trayecto.kernel import NotFoundError
+
+
+def _money(value: Any) -> str:
+    return str(Decimal(value).quantize(Decimal("0.01")))
+
+
+def _ts(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def build_view(
+    order: Mapping[Any, Any],
+    lines: Sequence[Mapping[str, Any]],
+    groups: Sequence[Mapping[str, Any]],
+    allocs: Sequence[Mapping[str, Any]],
+    pays: Sequence[Mapping[str, Any]],
+    events: Sequence[Mapping[str, Any]],
+) -> dict[str, Any]:
+    """The order as ``POST`` and ``GET /api/orders`` answer it."""
+    group_views = []
+    for g in groups:
+        mine = [a for a in allocs if a["group_id"] == g["id"]]
+        pickup = g["pickup_location_id"]
+        group_views.append(
+            {
+                "id": str(g["id"]),
+                "method": g["method"],
+                "status": g["status"],
+                "location_id": g["location_id"],
+                "pickup_location_id": pickup,
+                "transfer": pickup is not None and pickup != g["location_id"],
+                "promise": g["promise"],
+                "lines": [{"sku": a["sku"], "quantity": a["quantity"]} for a in mine],
+            }
+        )
+    return {
+        "id": str(order["id"]),
+        "channel": order["channel"],
+        "external_id": order["external_id"],
+        "status": order["status"],
+        "customer": {
+            "customer_id": str(order["customer_id"]) if order["customer_id"] else None,
+            "email": order["customer_email"],
+            "phone": order["customer_phone"],
+            "customer_number": order["customer_number"],
+            "loyalty_card": order["loyalty_card"],
+        },
+        "currency": order["currency"],
+        "subtotal": _money(order["subtotal"]),
+        "discount_total": _money(order["discount_total"]),
+        "tax_total": _money(order["tax_total"]),
+        "total": _money(order["total"]),
+        "lines": [
+            {
+                "line_no": ln["line_no"],
+                "sku": ln["sku"],
+                "quantity": ln["quantity"],
+                "unit_price": _money(ln["unit_price"]),
+                "discount": _money(ln["discount"]),
+                "tax": _money(ln["tax"]),
+            }
+            for ln in sorted(lines, key=lambda x: x["line_no"])
+        ],
+        "payments": [
+            {
+                "kind": p["kind"],
+                "method": p["method"],
+                "amount": _money(p["amount"]),
+                "currency": p["currency"],
+                "reference": p["reference"],
+                "recorded_at": _ts(p["recorded_at"]),
+            }
+            for p in pays
+        ],
+        "fulfilment": order["fulfilment"],
+        "fulfilment_groups": group_views,
+        "locations": sorted({g["location_id"] for g in groups}),
+        "history": [
+            {
+                "at": _ts(e["occurred_at"]),
+                "kind": e["kind"],
+                "group_id": str(e["group_id"]) if e["group_id"] else None,
+                "from": e["from_status"],
+                "to": e["to_status"],
+                "detail": e["detail"],
+            }
+            for e in events
+        ],
+        "sourcing": order["sourcing"],
+        "placed_at": _ts(order["placed_at"]),
+    }
+
+
+def _rows(conn: Connection, table: sa.Table, order_id: UUID, order_by: Any) -> list[Any]:
+    return [
+        r._mapping
+        for r in conn.execute(
+            sa.select(table).where(table.c.order_id == order_id).order_by(order_by)
+        )
+    ]
+
+
+def load_view(conn: Connection, order_id: UUID) -> dict[str, Any]:
+    row = conn.execute(sa.select(orders).where(orders.c.id == order_id)).first()
+    if row is None:
+        raise NotFoundError("no such order", code="order_not_found", field="id")
+    return build_view(
+        row._mapping,
+        _rows(conn, order_lines, order_id, order_lines.c.line_no),
+        _rows(conn, fulfilment_groups, order_id, fulfilment_groups.c.id),
+        _rows(conn, allocations, order_id, allocations.c.id),
+        _rows(conn, payments, order_id, payments.c.id),
+        _rows(conn, order_events, order_id, order_events.c.id),
+    )
+
+
+def get_order(engine: Engine, order_id: UUID) -> dict[str, Any]:
+    with engine.connect() as conn:
+        return load_view(conn, order_id)
+
+
+def find_orders(
+    engine: Engine,
+    *,
+    channel: str | None = None,
+    external_id: str | None = None,
+    email: str | None = None,
+    phone: str | None = None,
+    customer_id: UUID | None = None,
+    limit: int = 50,
+) -> list[dict[str, Any]]:
+    """Order-status lookup for agents: newest first, a summary per order."""
+    query = sa.select(orders).order_by(orders.c.id.desc()).limit(limit)
+    if channel:
+        query = query.where(orders.c.channel == channel)
+    if external_id:
+        query = query.where(orders.c.external_id == external_id)
+    if email:
+        query = query.where(orders.c.customer_email == email)
+    if phone:
+        query = query.where(orders.c.customer_phone == phone)
+    if customer_id:
+        query = query.where(orders.c.customer_id == customer_id)
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    return [
+        {
+            "id": str(r.id),
+            "channel": r.channel,
+            "external_id": r.external_id,
+            "status": r.status,
+            "total": _money(r.total),
+            "currency": r.currency,
+            "placed_at": _ts(r.placed_at),
+            "customer_email": r.customer_email,
+        }
+        for r in rows
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    """One order event as the customer timeline shows it."""
+
+    occurred_at: datetime
+    order_id: UUID
+    channel: str
+    external_id: str
+    kind: str
+    from_status: str | None
+    to_status: str | None
+    total: Decimal
+    currency: str
+    detail: dict[str, Any] | None
+
+
+def order_history(
+    engine: Engine,
+    *,
+    customer_id: UUID | None = None,
+    emails: Sequence[str] = (),
+    phones: Sequence[str] = (),
+    customer_numbers: Sequence[str] = (),
+    loyalty_cards: Sequence[str] = (),
+) -> Iterator[TimelineEntry]:
+    """Every order event of a customer, oldest first: the orders linked to
+    ``customer_id`` plus those carrying any of the given (normalised) identifiers."""
+    conds = []
+    if customer_id is not None:
+        conds.append(orders.c.customer_id == customer_id)
+    for col, values in (
+        (orders.c.customer_email, emails),
+        (orders.c.customer_phone, phones),
+        (orders.c.customer_number, customer_numbers),
+        (orders.c.loyalty_card, loyalty_cards),
+    ):
+        if values:
+            conds.append(col.in_(list(values)))
+    if not conds:
+        return
+    query = (
+        sa.select(
+            order_events.c.occurred_at,
+            order_events.c.order_id,
+            orders.c.channel,
+            orders.c.external_id,
+            order_events.c.kind,
+            order_events.c.from_status,
+            order_events.c.to_status,
+            orders.c.total,
+            orders.c.currency,
+            order_events.c.detail,
+        )
+        .select_from(order_events.join(orders, orders.c.id == order_events.c.order_id))
+        .where(sa.or_(*conds))
+        .order_by(order_events.c.occurred_at, order_events.c.id)
+    )
+    with engine.connect() as conn:
+        for r in conn.execute(query):
+            m = r._mapping
+            yield TimelineEntry(
+                occurred_at=m["occurred_at"],
+                order_id=m["order_id"],
+                channel=m["channel"],
+                external_id=m["external_id"],
+                kind=m["kind"],
+                from_status=m["from_status"],
+                to_status=m["to_status"],
+                total=m["total"],
+                currency=m["currency"],
+                detail=m["detail"],
+            )

@@ -1,0 +1,202 @@
+"""Commerce API: orders (intake, status, lookup, fulfilment steps), delivery quotes,
+inventory by location, cart holds, locations, products and channel sourcing policies."""
+# No "from __future__ import annotations" here: FastAPI must see the closures' Depends.
+
+from typing import Annotated, Any
+from uuid import UUID
+
+import orjson
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from trayecto import access, commerce
+from trayecto.bootstrap import Platform
+from trayecto.kernel import ValidationError, utcnow
+from trayecto.web.auth import require
+from trayecto.web.errors import json_response
+
+MAX_BODY = 1 << 20
+
+
+async def _json(request: Request) -> Any:
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise ValidationError("body larger than 1 MiB", code="payload_too_large", field="body")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise ValidationError(
+            "body is not valid JSON", code="malformed_json", field="body"
+        ) from None
+
+
+def _uuid(value: str, field: str) -> UUID:
+    try:
+        return UUID(value)
+    except ValueError:
+        raise ValidationError(f"{field} must be a UUID", field=field) from None
+
+
+def build_router(platform: Platform) -> APIRouter:
+    router = APIRouter(prefix="/api", tags=["commerce"])
+    admin = Depends(require(platform))
+    staff = Depends(require(platform, access.Role.STORE_STAFF))
+    readers = Depends(require(platform, access.Role.AGENT, access.Role.STORE_STAFF))
+    engine = platform.engine
+    region = platform.settings.default_region
+
+    @router.post("/orders", status_code=201, summary="Take an order from any channel")
+    async def create_order(request: Request, _t: Annotated[access.ApiToken, admin]) -> Response:
+        req = commerce.check_order(await _json(request), region=region)
+        order_id, created, view = await run_in_threadpool(commerce.place_order, engine, req)
+        if view is None:
+            view = await run_in_threadpool(commerce.get_order, engine, order_id)
+        return json_response(view, 201 if created else 200)
+
+    @router.post("/orders/quote", summary="Sourcing and delivery promise, before placing")
+    async def quote_order(request: Request, _t: Annotated[access.ApiToken, readers]) -> Response:
+        body = await _json(request)
+        if isinstance(body, dict):
+            body.setdefault("external_id", "quote")
+        req = commerce.check_order(body, region=region)
+        return json_response(await run_in_threadpool(commerce.quote, engine, req))
+
+    @router.get("/orders", summary="Order-status lookup (by e-mail, phone, external id)")
+    async def lookup_orders(
+        _t: Annotated[access.ApiToken, readers],
+        email: str | None = None,
+        phone: str | None = None,
+        external_id: str | None = None,
+        channel: str | None = None,
+        customer_id: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    ) -> Response:
+        found = await run_in_threadpool(
+            lambda: commerce.find_orders(
+                engine,
+                channel=channel,
+                external_id=external_id,
+                email=commerce.normalise_email(email) if email else None,
+                phone=commerce.normalise_phone(phone, region) if phone else None,
+                customer_id=_uuid(customer_id, "customer_id") if customer_id else None,
+                limit=limit,
+            )
+        )
+        return json_response({"data": found})
+
+    @router.get("/orders/{order_id}", summary="An order: states, history, sourcing explanation")
+    async def read_order(order_id: str, _t: Annotated[access.ApiToken, readers]) -> Response:
+        oid = _uuid(order_id, "id")
+        return json_response(await run_in_threadpool(commerce.get_order, engine, oid))
+
+    @router.post(
+        "/orders/{order_id}/groups/{group_id}/status", summary="Move a fulfilment group on"
+    )
+    async def move_group(
+        order_id: str, group_id: str, request: Request, _t: Annotated[access.ApiToken, staff]
+    ) -> Response:
+        body = await _json(request)
+        if not isinstance(body, dict) or not isinstance(body.get("status"), str):
+            raise ValidationError('body must be {"status": ...}', field="status")
+        note = body.get("note") if isinstance(body.get("note"), str) else None
+        view = await run_in_threadpool(
+            lambda: commerce.advance_group(
+                engine,
+                _uuid(order_id, "id"),
+                _uuid(group_id, "group_id"),
+                body["status"],
+                note=note,
+            )
+        )
+        return json_response(view)
+
+    @router.post("/orders/{order_id}/cancel", summary="Cancel what can still be cancelled")
+    async def cancel(order_id: str, _t: Annotated[access.ApiToken, staff]) -> Response:
+        oid = _uuid(order_id, "id")
+        return json_response(await run_in_threadpool(commerce.cancel_order, engine, oid))
+
+    @router.get("/inventory", summary="Stock of a SKU per location")
+    async def inventory(
+        _t: Annotated[access.ApiToken, readers],
+        sku: Annotated[str, Query(min_length=1, max_length=100)],
+    ) -> Response:
+        levels = await run_in_threadpool(commerce.stock_levels, engine, [sku])
+        if not levels:
+            await run_in_threadpool(commerce.get_product, engine, sku)  # 404 if unknown
+        return json_response(
+            {
+                "sku": sku,
+                "locations": [lv.to_dict() for lv in levels],
+                "on_hand": sum(lv.on_hand for lv in levels),
+                "reserved": sum(lv.reserved for lv in levels),
+                "available": sum(lv.available for lv in levels),
+            }
+        )
+
+    @router.post("/reservations", status_code=201, summary="Hold units for a cart or payment")
+    async def hold(request: Request, _t: Annotated[access.ApiToken, admin]) -> Response:
+        from datetime import timedelta
+
+        body = await _json(request)
+        if not isinstance(body, dict):
+            raise ValidationError("body must be an object", field="body")
+        ttl = body.get("ttl_seconds", 900)
+        qty = body.get("quantity")
+        if not isinstance(ttl, int) or not 1 <= ttl <= 7 * 86400:
+            raise ValidationError("ttl_seconds must be 1 to 604800", field="ttl_seconds")
+        if not isinstance(qty, int) or isinstance(qty, bool) or qty < 1:
+            raise ValidationError("quantity must be a positive whole number", field="quantity")
+        res = await run_in_threadpool(
+            lambda: commerce.hold_for(
+                engine,
+                str(body.get("location_id") or ""),
+                str(body.get("sku") or ""),
+                qty,
+                kind=str(body.get("kind") or "cart"),
+                expires_at=utcnow() + timedelta(seconds=ttl),
+                channel=body.get("channel") if isinstance(body.get("channel"), str) else None,
+            )
+        )
+        return json_response(
+            {
+                "id": str(res.id),
+                "sku": res.sku,
+                "location_id": res.location_id,
+                "quantity": res.quantity,
+                "kind": res.kind,
+                "expires_at": res.expires_at.isoformat() if res.expires_at else None,
+            },
+            201,
+        )
+
+    @router.delete("/reservations/{reservation_id}", summary="Release a hold now")
+    async def unhold(reservation_id: str, _t: Annotated[access.ApiToken, admin]) -> Response:
+        rid = _uuid(reservation_id, "id")
+        freed = await run_in_threadpool(commerce.cancel_hold, engine, rid)
+        return json_response({"released": freed})
+
+    @router.get("/locations", summary="Locations with type, capabilities, hours")
+    async def locations(_t: Annotated[access.ApiToken, readers]) -> Response:
+        locs = await run_in_threadpool(commerce.list_locations, engine)
+        return json_response({"data": [loc.to_dict() for loc in locs]})
+
+    @router.get("/products/{sku}", summary="A product")
+    async def product(sku: str, _t: Annotated[access.ApiToken, readers]) -> Response:
+        return json_response((await run_in_threadpool(commerce.get_product, engine, sku)).to_dict())
+
+    @router.put("/channels/{channel}/policy", summary="Set a channel's sourcing rules")
+    async def policy(
+        channel: str, request: Request, _t: Annotated[access.ApiToken, admin]
+    ) -> Response:
+        if channel not in commerce.ORDER_CHANNELS:
+            raise ValidationError(
+                f"channel must be one of: {', '.join(commerce.ORDER_CHANNELS)}", field="channel"
+            )
+        body = await _json(request)
+        if not isinstance(body, dict):
+            raise ValidationError("body must be an object of policy settings", field="body")
+        pol = await run_in_threadpool(commerce.set_policy, engine, channel, body)
+        return json_response({"channel": channel, "policy": pol.to_dict()})
+
+    return router
