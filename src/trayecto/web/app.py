@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -37,9 +38,11 @@ def create_app(platform: Platform, *, access_log: bool = True) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         platform.writer.start()
+        sweeper = asyncio.create_task(commerce_api.sweep_expired_holds(platform))
         try:
             yield
         finally:
+            sweeper.cancel()
             platform.writer.stop()
 
     app = FastAPI(

@@ -200,3 +200,21 @@ def build_router(platform: Platform) -> APIRouter:
         return json_response({"channel": channel, "policy": pol.to_dict()})
 
     return router
+
+
+async def sweep_expired_holds(platform: Platform, interval: float = 5.0) -> None:
+    """Release expired cart and payment holds every ``interval`` seconds, for as long as
+    the server runs (started by the app's lifespan)."""
+    import asyncio
+    import logging
+
+    log = logging.getLogger("trayecto.commerce")
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            freed = await run_in_threadpool(commerce.release_expired, platform.engine)
+        except Exception:  # a failed sweep is retried on the next tick
+            log.exception("releasing expired holds failed")
+            continue
+        if freed:
+            log.info("released %d unit(s) of expired holds", freed)

@@ -1,0 +1,186 @@
+"""Property-based tests (hypothesis) of the invariants: on hand = sum of movements,
+0 <= reserved <= on hand, ATP never negative, the state machine never skips or reverses,
+and the sourcing optimiser is exact."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from uuid import UUID
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.commerce.conftest import order_body, write
+from trayecto import commerce
+from trayecto.bootstrap import Platform
+from trayecto.commerce import GroupStatus, Method
+from trayecto.kernel import ConflictError
+
+LOCS = ("L1", "L2", "L3")
+SKUS = ("P1", "P2")
+
+op = st.one_of(
+    st.tuples(
+        st.just("order"), st.sampled_from(SKUS), st.integers(1, 4), st.sampled_from(list(Method))
+    ),
+    st.tuples(st.just("count"), st.sampled_from(SKUS), st.sampled_from(LOCS), st.integers(0, 6)),
+    st.tuples(st.just("step"), st.integers(0, 50), st.sampled_from(list(GroupStatus))),
+    st.tuples(st.just("cancel"), st.integers(0, 50)),
+)
+
+
+@pytest.fixture
+def shop(platform: Platform, tmp_path: Path) -> Platform:
+    locs = (
+        "id,name,type,latitude,longitude,capabilities\n"
+        "L1,Almacén,ecommerce_warehouse,40.4,-3.7,ship\n"
+        "L2,Tienda,shop,41.4,2.2,ship|click_and_collect|ship_to_store\n"
+        "L3,Tienda 2,shop,39.5,-0.4,click_and_collect|ship_to_store\n"
+        "L4,Punto,pickup_point,39.4,-0.4,\n"
+    )
+    prods = "sku,name,price,currency\nP1,Uno,1.00,EUR\nP2,Dos,2.00,EUR\n"
+    stock = "sku,location_id,on_hand\nP1,L1,5\nP1,L2,3\nP2,L2,2\nP2,L3,4\n"
+    for kind, text in (("locations", locs), ("products", prods), ("stock", stock)):
+        commerce.import_catalogue(platform.engine, kind, write(tmp_path, f"{kind}.csv", text))
+    return platform
+
+
+def _check(p: Platform) -> None:
+    assert commerce.check_ledger(p.engine) == []
+    for lv in commerce.stock_levels(p.engine):
+        assert 0 <= lv.reserved <= lv.on_hand
+        assert lv.available >= 0
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(ops=st.lists(op, min_size=1, max_size=14))
+def test_stock_invariants_hold_under_any_sequence(
+    shop: Platform, ops: list[tuple[object, ...]]
+) -> None:
+    orders: list[UUID] = []
+    refusals: list[str] = []
+    n = len(commerce.find_orders(shop.engine, limit=200))
+    for i, o in enumerate(ops):
+        try:
+            if o[0] == "order":
+                _, sku, qty, method = o
+                where = "L4" if method is Method.PICKUP_POINT else "L2"
+                f: dict[str, object] = {"method": method.value, "location_id": where}
+                if method is Method.DELIVERY:
+                    f = {
+                        "method": "delivery",
+                        "address": {
+                            "line1": "x",
+                            "postcode": "28001",
+                            "city": "Madrid",
+                            "country": "ES",
+                        },
+                    }
+                req = commerce.check_order(
+                    order_body(f"P-{n}-{i}", lines=[(str(sku), int(qty))], fulfilment=f)
+                )  # type: ignore[call-overload]
+                orders.append(commerce.place_order(shop.engine, req)[0])
+            elif o[0] == "count":
+                _, sku, loc, qty = o
+                path = write(
+                    Path(shop.settings.resolved_home),
+                    "c.csv",
+                    f"sku,location_id,on_hand\n{sku},{loc},{qty}\n",
+                )
+                commerce.import_catalogue(shop.engine, "stock", path)
+            elif o[0] == "step" and orders:
+                _, k, status = o
+                view = commerce.get_order(shop.engine, orders[int(k) % len(orders)])  # type: ignore[call-overload]
+                group = view["fulfilment_groups"][0]
+                commerce.advance_group(
+                    shop.engine, UUID(view["id"]), UUID(group["id"]), status.value
+                )  # type: ignore[union-attr]
+            elif o[0] == "cancel" and orders:
+                commerce.cancel_order(shop.engine, orders[int(o[1]) % len(orders)])  # type: ignore[call-overload]
+        except ConflictError as exc:
+            refusals.append(exc.code)
+        _check(shop)
+    assert set(refusals) <= {"insufficient_stock", "illegal_transition", "count_below_reserved"}
+
+
+@given(
+    method=st.sampled_from(list(Method)),
+    transfer=st.booleans(),
+    wishes=st.lists(st.sampled_from(list(GroupStatus)), max_size=20),
+)
+def test_state_machine_never_skips_or_reverses(
+    method: Method, transfer: bool, wishes: list[GroupStatus]
+) -> None:
+    from trayecto.commerce._model import RANK, check_transition
+
+    if method is not Method.DELIVERY and method is not Method.CLICK_AND_COLLECT:
+        transfer = True
+    status = GroupStatus.ALLOCATED
+    path = [status]
+    for want in wishes:
+        legal = want in commerce.next_statuses(status, method, transfer)
+        try:
+            check_transition(status, want, method, transfer)
+        except ConflictError:
+            assert not legal
+            continue
+        assert legal
+        if want is not GroupStatus.CANCELLED:
+            assert RANK[want] > RANK[status]  # only forward
+            assert (
+                RANK[want] - RANK[status] <= 2
+            )  # packed→ready skips "shipped" only without transfer
+        status = want
+        path.append(status)
+    if status in (GroupStatus.DELIVERED, GroupStatus.COLLECTED, GroupStatus.CANCELLED):
+        assert commerce.next_statuses(status, method, transfer) == frozenset()
+    if GroupStatus.DELIVERED in path:
+        assert method is Method.DELIVERY
+        assert GroupStatus.SHIPPED in path
+    if GroupStatus.COLLECTED in path:
+        assert GroupStatus.READY_FOR_PICKUP in path
+    if transfer and GroupStatus.READY_FOR_PICKUP in path:
+        assert GroupStatus.SHIPPED in path
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    data=st.data(),
+    n_lines=st.integers(1, 4),
+    n_locs=st.integers(1, 6),
+    penalty=st.floats(0, 10),
+)
+def test_optimiser_is_exact(data: st.DataObject, n_lines: int, n_locs: int, penalty: float) -> None:
+    fixed = data.draw(st.lists(st.floats(0, 20), min_size=n_locs, max_size=n_locs))
+    options = []
+    for _ in range(n_lines):
+        opts = data.draw(
+            st.lists(
+                st.tuples(st.integers(0, n_locs - 1), st.floats(0, 10)),
+                min_size=1,
+                max_size=n_locs,
+                unique_by=lambda x: x[0],
+            )
+        )
+        options.append(opts)
+    cost, pick = commerce.optimise(options, fixed, penalty)
+    brute = min(
+        sum(v for (_, v) in choice)
+        + sum(fixed[j] for j in {j for j, _ in choice})
+        + penalty * (len({j for j, _ in choice}) - 1)
+        for choice in itertools.product(*options)
+    )
+    assert cost == pytest.approx(brute, abs=1e-9)
+    assert [dict(o)[j] is not None for o, j in zip(options, pick, strict=True)]
+
+
+def test_order_status_from_groups() -> None:
+    s = GroupStatus
+    assert commerce.order_status([s.SHIPPED, s.PACKED]) == "partially_shipped"
+    assert commerce.order_status([s.DELIVERED, s.COLLECTED]) == "completed"
+    assert commerce.order_status([s.CANCELLED, s.PICKING]) == "picking"
+    assert commerce.order_status([s.CANCELLED]) == "cancelled"
