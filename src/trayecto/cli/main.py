@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from trayecto import __version__, access, db
-from trayecto.cli import commerce_cmd, events_cmd, sim_cmd
+from trayecto.cli import commerce_cmd, events_cmd, identity_cmd, sim_cmd
 from trayecto.cli._common import dt, friendly, out, platform, print_secret
 
 app = typer.Typer(
@@ -28,6 +28,10 @@ app.add_typer(tokens_app, name="tokens")
 app.add_typer(events_cmd.import_app, name="import")
 app.add_typer(events_cmd.events_app, name="events")
 commerce_cmd.register_imports(events_cmd.import_app)
+identity_cmd.register_imports(events_cmd.import_app)
+app.add_typer(identity_cmd.export_app, name="export")
+app.add_typer(identity_cmd.customers_app, name="customers")
+app.command("resolve")(identity_cmd.resolve)
 app.add_typer(commerce_cmd.inventory_app, name="inventory")
 app.add_typer(commerce_cmd.orders_app, name="orders")
 app.command("simulate")(sim_cmd.simulate)

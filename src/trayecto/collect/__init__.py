@@ -22,8 +22,10 @@ from trayecto.collect._store import (
     count_events,
     counts_by_channel,
     encode_cursor,
+    events_by_id,
     message_ids,
     query_events,
+    read_log,
 )
 from trayecto.collect._writer import EventWriter
 
@@ -45,8 +47,10 @@ __all__ = [
     "count_events",
     "counts_by_channel",
     "encode_cursor",
+    "events_by_id",
     "import_events",
     "message_ids",
     "parse_mapping",
     "query_events",
+    "read_log",
 ]

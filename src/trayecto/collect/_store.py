@@ -32,8 +32,10 @@ __all__ = [
     "count_events",
     "counts_by_channel",
     "encode_cursor",
+    "events_by_id",
     "message_ids",
     "query_events",
+    "read_log",
 ]
 
 _COLS = (
@@ -255,3 +257,21 @@ def counts_by_channel(engine: Engine) -> dict[str, int]:
     stmt = sa.select(events.c.channel, sa.func.count()).group_by(events.c.channel)
     with engine.connect() as conn:
         return {ch: int(n) for ch, n in conn.execute(stmt).all()}
+
+
+def read_log(engine: Engine, after: UUID | None, limit: int = 5000) -> list[NativeEvent]:
+    """The next ``limit`` events of the log after event ``after``, in receive order: how
+    downstream consumers (identity, the analytics copy, triggers) follow the log."""
+    stmt = sa.select(events).order_by(events.c.id).limit(limit)
+    if after is not None:
+        stmt = stmt.where(events.c.id > after)
+    with engine.connect() as conn:
+        return [_event(r) for r in conn.execute(stmt).all()]
+
+
+def events_by_id(engine: Engine, ids: Sequence[UUID]) -> dict[UUID, NativeEvent]:
+    if not ids:
+        return {}
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(events).where(events.c.id.in_(list(ids)))).all()
+    return {r.id: _event(r) for r in rows}

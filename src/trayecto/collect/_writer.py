@@ -15,7 +15,7 @@ import asyncio
 import logging
 import queue
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
@@ -61,6 +61,9 @@ class EventWriter:
         self._lock = threading.Lock()
         self.groups = 0  # transactions committed, for monitoring
         self.rows = 0
+        #: Called (on the writer thread) after each commit: how followers of the log learn
+        #: there is something new without polling.
+        self.on_commit: Callable[[], None] | None = None
 
     def start(self) -> None:
         with self._lock:
@@ -127,5 +130,7 @@ class EventWriter:
             return
         self.groups += 1
         self.rows += sum(j.size for j in jobs)
+        if self.on_commit is not None:
+            self.on_commit()
         for job, n in zip(jobs, counts, strict=True):
             job.loop.call_soon_threadsafe(_resolve, job.future, n)

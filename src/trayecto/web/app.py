@@ -12,7 +12,7 @@ from starlette.responses import HTMLResponse, Response
 
 from trayecto import __version__, access, collect
 from trayecto.bootstrap import Platform
-from trayecto.web import commerce_api, errors, events_api, tracking
+from trayecto.web import commerce_api, customers_api, errors, events_api, tracking
 from trayecto.web.accesslog import AccessLog
 from trayecto.web.errors import json_response
 
@@ -56,6 +56,7 @@ def create_app(platform: Platform, *, access_log: bool = True) -> FastAPI:
         app.add_middleware(AccessLog)
     app.include_router(tracking.build_router(platform))
     app.include_router(events_api.build_router(platform))
+    app.include_router(customers_api.build_router(platform))
     app.include_router(commerce_api.build_router(platform))
 
     @app.get("/healthz", tags=["operations"], summary="Liveness and database check")

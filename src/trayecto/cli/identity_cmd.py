@@ -1,0 +1,152 @@
+"""``trayecto import customers``, ``trayecto resolve``, ``trayecto export identities``,
+``trayecto customers …``."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+from typing import Annotated
+from uuid import UUID
+
+import typer
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskProgressColumn,
+    TextColumn,
+)
+from rich.table import Table
+
+from trayecto import access, identity
+from trayecto.cli._common import err, friendly, out, platform
+from trayecto.kernel import ValidationError
+
+export_app = typer.Typer(help="Export data.", no_args_is_help=True)
+customers_app = typer.Typer(help="Customers: look up, undo merges.", no_args_is_help=True)
+
+
+def register_imports(import_app: typer.Typer) -> None:
+    import_app.command("customers")(import_customers)
+
+
+@friendly
+def import_customers(
+    file: Annotated[Path, typer.Argument(help="CSV of customer records with a header row.")],
+    source: Annotated[str, typer.Option(help="The source (by name) the records come from.")],
+    mapping: Annotated[
+        str | None,
+        typer.Option(
+            "--map",
+            help="trayecto field=file column, e.g. 'record_id=rec_id,first_name=given_name,"
+            "birth_date=dob'. Fields: " + ", ".join(identity.RECORD_FIELDS) + ". "
+            "Unmapped columns are kept as traits.",
+        ),
+    ] = None,
+    rejects: Annotated[
+        Path | None, typer.Option(help="Where to write rejected rows (default FILE.rejects.jsonl).")
+    ] = None,
+) -> None:
+    """Import customer records; each keeps its source record id and joins the graph."""
+    with platform() as p:
+        src = access.get_source(p.engine, source)
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            DownloadColumn(),
+            console=err,
+        ) as bar:
+            task = bar.add_task(f"importing {file.name}", total=None)
+            report = identity.import_customer_records(
+                p.engine,
+                file,
+                source_id=src.id,
+                channel=src.channel.value,
+                region=p.settings.default_region,
+                mapping=identity.parse_record_mapping(mapping),
+                rejects_path=rejects,
+                on_progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+    out.print(
+        f"{report.rows:,} rows: [green]{report.stored:,} stored or updated[/], "
+        f"{report.unchanged:,} unchanged, {report.rejected:,} rejected in {report.seconds:.1f} s"
+    )
+    if report.rejected:
+        out.print(f"rejected rows, with line and reason: {report.rejects_path}")
+        raise typer.Exit(1)
+
+
+@friendly
+def resolve() -> None:
+    """Bring identity resolution up to date: stitch every event not yet seen."""
+    with (
+        platform() as p,
+        Progress(
+            SpinnerColumn(),
+            TextColumn("[bold]{task.description}"),
+            MofNCompleteColumn(),
+            console=err,
+        ) as bar,
+    ):
+        task = bar.add_task("stitching events", total=None)
+        done = p.sync_identity(on_progress=lambda n: bar.update(task, completed=n))
+    out.print(f"{done:,} events stitched into the identity graph")
+
+
+@export_app.command("identities")
+@friendly
+def export_identities(
+    fmt: Annotated[str, typer.Option("--format", help="csv")] = "csv",
+    output: Annotated[Path | None, typer.Option("--out", help="File (default: stdout).")] = None,
+) -> None:
+    """One row per source record: source,record_id,customer_id."""
+    if fmt != "csv":
+        raise ValidationError(
+            "only --format csv is supported", code="unknown_format", field="format"
+        )
+    with platform() as p:
+        names = {s.id: s.name for s in access.list_sources(p.engine)}
+        fh = output.open("w", newline="", encoding="utf-8") if output else sys.stdout
+        try:
+            w = csv.writer(fh)
+            w.writerow(["source", "record_id", "customer_id"])
+            for source_id, record_id, customer_id in identity.export_identity_rows(p.engine):
+                w.writerow([names.get(source_id, str(source_id)), record_id, customer_id])
+        finally:
+            if output:
+                fh.close()
+
+
+@customers_app.command("search")
+@friendly
+def search(query: Annotated[str, typer.Argument(help="Email, phone, card, id or name.")]) -> None:
+    """Find customers by any identifier or name."""
+    with platform() as p:
+        found = identity.search_customers(p.engine, query, p.settings.default_region)
+    table = Table("customer", "name", "email", "phone", "city", "matched on")
+    for c in found:
+        table.add_row(
+            str(c.id),
+            c.display_name or "—",
+            c.email or "—",
+            c.phone or "—",
+            c.city or "—",
+            c.matched_on,
+        )
+    out.print(table)
+
+
+@customers_app.command("unmerge")
+@friendly
+def unmerge(
+    merge_id: Annotated[UUID, typer.Argument(help="The merge's id (see the customer's merges).")],
+    reason: Annotated[str, typer.Option(help="Why the merge was wrong.")],
+) -> None:
+    """Undo a merge: both customers get back their identities, events and records."""
+    with platform() as p:
+        result = identity.unmerge(p.engine, merge_id, reason)
+    out.print("merge undone; customers now: " + ", ".join(str(c) for c in result))

@@ -1,0 +1,129 @@
+"""The golden record: one value per attribute, chosen by survivorship rules, with its
+provenance (which source and channel gave it, when, how often, and by which rule)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from trayecto.identity._rules import fold
+from trayecto.identity._tables import customers, observations, profiles
+
+__all__ = ["RULE_BY_ATTRIBUTE", "TRUST", "refresh_customers"]
+
+#: How much each channel is trusted for personal data: a shop clerk reads an ID card, a
+#: social profile says whatever its owner typed. Customer records imported from a system of
+#: record get one point more than events of the same channel.
+TRUST = {
+    "store": 5,
+    "call_center": 4,
+    "web": 3,
+    "app": 3,
+    "marketplace": 2,
+    "whatsapp": 2,
+    "email": 1,
+    "social": 1,
+}
+
+#: most_frequent: the value seen most often (names, where typos are rare repeats);
+#: most_recent: the latest (contact data and addresses move);
+#: most_trusted: the most trusted source (facts that do not change).
+RULE_BY_ATTRIBUTE = {
+    "first_name": "most_frequent",
+    "last_name": "most_frequent",
+    "email": "most_recent",
+    "phone": "most_recent",
+    "birth_date": "most_trusted",
+    "gender": "most_trusted",
+    "address_line1": "most_recent",
+    "address_line2": "most_recent",
+    "postcode": "most_recent",
+    "city": "most_recent",
+    "region": "most_recent",
+    "country": "most_recent",
+}
+
+
+def _trust(channel: str, origin: str) -> int:
+    return TRUST.get(channel, 1) + (1 if origin == "record" else 0)
+
+
+def _display(variants: Iterable[str]) -> str:
+    """Of the ways one value was typed, the most informative: mixed case and accents."""
+
+    def score(v: str) -> tuple[int, int, int]:
+        mixed = int(not v.islower() and not v.isupper())
+        accents = sum(1 for c in v if ord(c) > 127)
+        return (mixed, accents, -len(v))
+
+    return max(variants, key=score)
+
+
+def _choose(attr: str, rows: list[Any]) -> dict[str, Any]:
+    rule = RULE_BY_ATTRIBUTE.get(attr, "most_recent")
+    groups: dict[str, list[Any]] = defaultdict(list)
+    for r in rows:
+        groups[r.folded].append(r)
+
+    def key(folded: str) -> tuple[Any, ...]:
+        g = groups[folded]
+        count = sum(r.count for r in g)
+        trust = max(_trust(r.channel, r.origin) for r in g)
+        recent = max(r.last_seen_at for r in g)
+        if rule == "most_frequent":
+            return (count, trust, recent)
+        if rule == "most_trusted":
+            return (trust, count, recent)
+        return (recent, trust, count)
+
+    best = max(sorted(groups), key=key)
+    g = groups[best]
+    top = max(g, key=lambda r: (_trust(r.channel, r.origin), r.last_seen_at))
+    return {
+        "value": _display(r.value for r in g),
+        "rule": rule,
+        "source_id": str(top.source_id),
+        "channel": top.channel,
+        "origin": top.origin,
+        "observed_at": max(r.last_seen_at for r in g).isoformat(),
+        "count": sum(r.count for r in g),
+        "alternatives": len(groups) - 1,
+    }
+
+
+def golden_for(conn: Connection, customer_id: UUID) -> dict[str, dict[str, Any]]:
+    rows = conn.execute(
+        sa.select(observations)
+        .join(profiles, profiles.c.id == observations.c.profile_id)
+        .where(profiles.c.customer_id == customer_id)
+    ).all()
+    by_attr: dict[str, list[Any]] = defaultdict(list)
+    for r in rows:
+        by_attr[r.attribute].append(r)
+    return {attr: _choose(attr, rs) for attr, rs in sorted(by_attr.items())}
+
+
+def refresh_customers(conn: Connection, customer_ids: Iterable[UUID], at: datetime) -> None:
+    """Recompute the golden record and the search keys of each customer."""
+    for cid in customer_ids:
+        golden = golden_for(conn, cid)
+        first = golden.get("first_name", {}).get("value", "")
+        last = golden.get("last_name", {}).get("value", "")
+        name = f"{first} {last}".strip() or None
+        conn.execute(
+            customers.update()
+            .where(customers.c.id == cid)
+            .values(
+                golden=golden,
+                display_name=name,
+                name_key=fold(f"{first} {last}")[:200] or None,
+                name_key_rev=fold(f"{last} {first}")[:200] or None,
+                updated_at=at,
+            )
+        )

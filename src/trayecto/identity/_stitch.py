@@ -1,0 +1,216 @@
+"""Real-time deterministic stitching of events and customer records into the graph."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from trayecto.db import dialect_insert
+from trayecto.identity._graph import Graph
+from trayecto.identity._rules import (
+    RULES,
+    Identifier,
+    attributes_from_traits,
+    fold,
+    identifiers_from_event,
+)
+from trayecto.identity._tables import event_profiles, observations
+
+__all__ = ["Observation", "Touch", "place", "stitch_touches", "write_observations"]
+
+
+@dataclass(frozen=True, slots=True)
+class Touch:
+    """What identity needs from one stored event."""
+
+    event_id: UUID
+    source_id: UUID
+    channel: str
+    type: str
+    user_id: str | None
+    anonymous_id: str | None
+    previous_id: str | None
+    traits: dict[str, Any] | None
+    context: dict[str, Any] | None
+    occurred_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    profile_id: UUID
+    attribute: str
+    value: str
+    source_id: UUID
+    channel: str
+    origin: str
+    at: datetime
+
+
+def place(
+    graph: Graph,
+    ids: Sequence[Identifier],
+    at: datetime,
+    channel: str,
+    source_id: UUID | None,
+) -> UUID | None:
+    """Put a set of identifiers that arrived together into the graph; return the profile
+    the message belongs to (None when its only identifier is a shared device)."""
+    if not ids:
+        return None
+    owners = graph.owners(ids)
+    strong_owned = [i for i in ids if i in owners and RULES[i[0]].strong]
+    weak_owned = [i for i in ids if i in owners and not RULES[i[0]].strong]
+    unowned = [i for i in ids if i not in owners]
+
+    if strong_owned:
+        primary = owners[strong_owned[0]]
+    elif any(RULES[k].strong for k, _ in unowned) or not weak_owned:
+        primary = graph.new_profile(at)
+    else:
+        usable = [i for i in weak_owned if not graph.is_shared(i)]
+        primary = owners[usable[0]] if usable else graph.new_profile(at)
+
+    # New identifiers join the primary profile unless that breaks a per-person limit.
+    if unowned:
+        rule = graph.would_exceed(graph.customer_of(primary), unowned)
+        if rule is None:
+            graph.attach(primary, unowned, at, channel, source_id)
+        else:
+            keep = [i for i in unowned if i[0] is not rule]
+            apart = [i for i in unowned if i[0] is rule]
+            if keep and graph.would_exceed(graph.customer_of(primary), keep) is None:
+                graph.attach(primary, keep, at, channel, source_id)
+            else:
+                apart = unowned
+            other = graph.new_profile(at)
+            graph.attach(other, apart, at, channel, source_id)
+            graph.refuse(
+                primary,
+                other,
+                "max_per_profile",
+                f"one customer may hold at most {RULES[rule].max_per_profile} {rule.value}",
+                {"identifiers": [f"{k.value}:{v}" for k, v in ids]},
+                at,
+            )
+            if ids[0] in apart:
+                primary = other
+
+    # Every other customer holding one of these identifiers is the same person.
+    linked_to = graph.customer_of(primary)
+    for ident in strong_owned + weak_owned:
+        owner = owners[ident]
+        if graph.customer_of(owner) == linked_to:
+            continue
+        evidence = [i for i in ids if owners.get(i) == owner]
+        if graph.try_link(primary, owner, evidence, at):
+            linked_to = graph.customer_of(primary)
+
+    top = ids[0]
+    if not RULES[top[0]].strong and graph.is_shared(top):
+        # Only a shared device or session: attribute to a known person only if the
+        # message also carried a strong identifier (it would be ids[0] then).
+        return None
+    return primary
+
+
+def stitch_touches(
+    conn: Connection, graph: Graph, touches: Sequence[Touch], region: str
+) -> tuple[int, list[Observation]]:
+    """Stitch a batch of events; returns how many were attributed and the attribute
+    observations their traits carried."""
+    attributed: list[dict[str, Any]] = []
+    seen: list[Observation] = []
+    per_touch = [
+        identifiers_from_event(
+            channel=t.channel,
+            type_=t.type,
+            user_id=t.user_id,
+            anonymous_id=t.anonymous_id,
+            previous_id=t.previous_id,
+            traits=t.traits,
+            context=t.context,
+            region=region,
+        )
+        for t in touches
+    ]
+    graph.prefetch({i for ids in per_touch for i in ids})
+    for t, ids in zip(touches, per_touch, strict=True):
+        profile = place(graph, ids, t.occurred_at, t.channel, t.source_id)
+        if profile is None:
+            continue
+        attributed.append(
+            {
+                "event_id": t.event_id,
+                "profile_id": profile,
+                "occurred_at": t.occurred_at,
+                "channel": t.channel,
+                "type": t.type,
+            }
+        )
+        if t.type == "identify" and t.traits:
+            for attr, value in attributes_from_traits(t.traits, region).items():
+                seen.append(
+                    Observation(
+                        profile, attr, value, t.source_id, t.channel, "event", t.occurred_at
+                    )
+                )
+        graph.dirty.add(graph.customer_of(profile))
+    if attributed:
+        ins = dialect_insert(conn, event_profiles).on_conflict_do_nothing()
+        conn.execute(ins, attributed)
+    return len(attributed), seen
+
+
+def write_observations(conn: Connection, seen: Sequence[Observation]) -> None:
+    """Upsert observations: one row per (profile, attribute, folded value, source)."""
+    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for o in seen:
+        key = (o.profile_id, o.attribute, fold(o.value)[:320] or o.value[:320], o.source_id)
+        row = merged.get(key)
+        if row is None:
+            merged[key] = {
+                "profile_id": o.profile_id,
+                "attribute": o.attribute,
+                "folded": key[2],
+                "source_id": o.source_id,
+                "value": o.value[:320],
+                "channel": o.channel,
+                "origin": o.origin,
+                "count": 1,
+                "first_seen_at": o.at,
+                "last_seen_at": o.at,
+            }
+        else:
+            row["count"] += 1
+            if o.at >= row["last_seen_at"]:
+                row["last_seen_at"], row["value"] = o.at, o.value[:320]
+            row["first_seen_at"] = min(row["first_seen_at"], o.at)
+    if not merged:
+        return
+    ins = dialect_insert(conn, observations)
+    ex = ins.excluded
+    stmt = ins.on_conflict_do_update(
+        index_elements=["profile_id", "attribute", "folded", "source_id"],
+        set_={
+            "count": observations.c.count + ex.count,
+            "value": sa.case(
+                (ex.last_seen_at >= observations.c.last_seen_at, ex.value),
+                else_=observations.c.value,
+            ),
+            "last_seen_at": sa.case(
+                (ex.last_seen_at >= observations.c.last_seen_at, ex.last_seen_at),
+                else_=observations.c.last_seen_at,
+            ),
+            "first_seen_at": sa.case(
+                (ex.first_seen_at < observations.c.first_seen_at, ex.first_seen_at),
+                else_=observations.c.first_seen_at,
+            ),
+        },
+    )
+    conn.execute(stmt, list(merged.values()))
