@@ -191,31 +191,41 @@ def optimise(
             best, best_pick = cost, [j] * n
 
     pick = [0] * n
-    used: dict[int, int] = {}
+    used = [0] * len(fixed)  # lines assigned to each location
+    n_used = 0
+    # per line: (location, variable cost, cost if it opens the location)
+    opened = [[(j, v, v + fixed[j]) for j, v in o] for o in opts]
 
     def dfs(k: int, cost: float) -> None:
-        nonlocal best, best_pick
+        nonlocal best, best_pick, n_used
         if k == n:
             if cost < best - 1e-12:
                 best, best_pick = cost, pick.copy()
             return
-        if cost + tail[k] >= best - 1e-12:
+        rest = tail[k + 1]
+        limit = best - 1e-12 - rest
+        if cost + min_v[k] >= limit:
             return
-        for j, v in opts[k]:
-            if j in used:
+        pen = split_penalty if n_used else 0.0
+        can_open = n_used < max_locations
+        for j, v, vf in opened[k]:
+            if used[j]:
                 c = cost + v
+            elif can_open:
+                c = cost + vf + pen
             else:
-                if len(used) >= max_locations:
-                    continue
-                c = cost + v + fixed[j] + (split_penalty if used else 0.0)
-            if c + tail[k + 1] >= best - 1e-12:
+                continue
+            if c >= limit:
                 continue
             pick[k] = j
-            used[j] = used.get(j, 0) + 1
+            if not used[j]:
+                n_used += 1
+            used[j] += 1
             dfs(k + 1, c)
             used[j] -= 1
             if not used[j]:
-                del used[j]
+                n_used -= 1
+            limit = best - 1e-12 - rest
 
     dfs(0, 0.0)
     if not best_pick:
@@ -272,36 +282,36 @@ def source(
     candidates: list[dict[str, Any]] = []
     eligible: list[Site] = []
     fixed: list[float] = []
+    ship = {t: policy.shipment_cost[t.value] for t in LocationType}
+    pick_of = {t: policy.pick_cost[t.value] for t in LocationType}
+    pickup_id = pickup.id if pickup is not None else None
     for site in sorted(sites, key=lambda s: s.id):
+        sid = site.id
+        holds = {s: q for s in skus if (q := available.get((sid, s), 0))}
+        if not holds and sid != pickup_id:
+            continue  # holds none of the order's SKUs: not a candidate
         why = _exclusion(site, method, pickup, True)
-        holds = {s: available.get((site.id, s), 0) for s in skus}
         dist = haversine_km((site.latitude, site.longitude), destination) if destination else None
         entry: dict[str, Any] = {
-            "location_id": site.id,
+            "location_id": sid,
             "type": site.type.value,
             "distance_km": round(dist, 1) if dist is not None else None,
-            "available": {s: q for s, q in holds.items() if q},
+            "available": holds,
         }
-        if why is None and not any(holds.values()):
+        if why is None and not holds:
             why = "holds none of the order's SKUs"
         if why is not None:
             entry["excluded_because"] = why
-            if (holds and any(holds.values())) or site.id == (pickup.id if pickup else None):
-                candidates.append(entry)
+            candidates.append(entry)
             continue
-        at_pickup = pickup is not None and site.id == pickup.id
-        f = (
-            0.0
-            if at_pickup
-            else policy.shipment_cost[site.type.value] + policy.per_km * (dist or 0)
-        )
+        f = 0.0 if sid == pickup_id else ship[site.type] + policy.per_km * (dist or 0)
         entry["shipment_cost"] = round(f, 3)
         candidates.append(entry)
         eligible.append(site)
         fixed.append(f)
 
     def var_cost(site: Site, sku: str, qty: int) -> float:
-        cost = policy.pick_cost[site.type.value] * qty
+        cost = pick_of[site.type] * qty
         if site.type is LocationType.SHOP:
             spare = available.get((site.id, sku), 0) - policy.walk_in_reserve
             cost += policy.walk_in_penalty * max(0, qty - max(0, spare))
@@ -392,14 +402,14 @@ def _runner_up(
     used: set[int],
     eligible: list[Site],
 ) -> dict[str, Any] | None:
-    """The best plan that avoids the chosen plan's first location (for the explanation)."""
-    if len(used) == 0:
+    """The best single shipment other than the chosen plan (for the explanation)."""
+    per_loc = [dict(o) for o in options]
+    common = set(per_loc[0]) if per_loc else set()
+    for d in per_loc[1:]:
+        common &= set(d)
+    common -= used if len(used) == 1 else set()
+    if not common:
         return None
-    banned = min(used, key=lambda j: eligible[j].id)
-    reduced = [[o for o in opts if o[0] != banned] for opts in options]
-    if any(not o for o in reduced):
-        return None
-    cost, pick = optimise(reduced, fixed, policy.split_penalty, policy.max_locations)
-    if not pick:
-        return None
-    return {"locations": sorted({eligible[j].id for j in pick}), "cost": round(cost, 3)}
+    j = min(common, key=lambda x: fixed[x] + sum(d[x] for d in per_loc))
+    cost = fixed[j] + sum(d[j] for d in per_loc)
+    return {"locations": [eligible[j].id], "cost": round(cost, 3)}

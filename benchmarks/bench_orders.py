@@ -1,0 +1,408 @@
+"""Order benchmark: (a) order intake under 32 concurrent clients on PostgreSQL beside the
+raw rate of the same database's conditional single-row updates; (b) sourcing cost and
+time against the optimum of an exact MILP (HiGHS) and a naive nearest-stock greedy.
+
+    PG_EXTRA_OPTS='' bash scripts/with-postgres.sh .venv/bin/python benchmarks/bench_orders.py
+    .venv/bin/python benchmarks/bench_orders.py --only sourcing      # no database needed
+
+(a) A fresh database (project migrations) holds 50 locations, 200 SKUs and stock; 32
+    threads each place 5-line orders (``commerce.place_order``: validation, sourcing over
+    the snapshot, conditional-update reservations in a savepoint, capacity, order rows,
+    history) for ``--seconds``. A tenth of the orders ask for a scarce SKU so refusals
+    (409 ``insufficient_stock``) happen under contention; afterwards reserved <= on hand
+    everywhere and the ledger balances (zero oversell). Baseline in the same run: pgbench,
+    32 clients, ``UPDATE stock SET reserved = reserved + 1 WHERE … AND on_hand - reserved
+    >= 1`` on random rows of the same table, and on only 10 rows (hot rows).
+(b) 2,000 random 5-line orders over 50 locations: the engine (``commerce.source``, with
+    its explanation) and its optimiser alone, against HiGHS on the same model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import sqlalchemy as sa
+
+import _common as c
+from trayecto import commerce, db
+from trayecto.commerce import LocationType, Method, Policy, Site
+
+CLIENTS = 32
+N_LOCATIONS = 50
+N_SKUS = 200
+TYPES = [
+    ("central_warehouse", 2),
+    ("ecommerce_warehouse", 3),
+    ("dark_store", 5),
+    ("shop", 35),
+    ("supplier_dropship", 5),
+]
+
+
+def _spain(rng: random.Random) -> tuple[float, float]:
+    return rng.uniform(36.5, 43.5), rng.uniform(-8.5, 3.0)
+
+
+# --------------------------------------------------------------------------------------
+# (b) sourcing against the MILP
+# --------------------------------------------------------------------------------------
+
+
+def _instance(rng: random.Random) -> tuple[list[Site], dict[tuple[str, str], int], dict[str, int]]:
+    sites = []
+    kinds = [t for t, n in TYPES for _ in range(n)]
+    for i in range(N_LOCATIONS):
+        lat, lon = _spain(rng)
+        sites.append(
+            Site(
+                id=f"L{i:02d}",
+                type=LocationType(kinds[i]),
+                latitude=lat,
+                longitude=lon,
+                capabilities=frozenset({commerce.Capability.SHIP}),
+            )
+        )
+    skus = [f"S{k}" for k in range(5)]
+    available = {}
+    for s in sites:
+        for sku in skus:
+            if rng.random() < 0.35:
+                available[(s.id, sku)] = rng.randint(1, 6)
+    demand = {sku: rng.randint(1, 2) for sku in skus}
+    for sku, q in demand.items():  # at least one location holds each line whole
+        if not any(available.get((s.id, sku), 0) >= q for s in sites):
+            available[(rng.choice(sites).id, sku)] = q
+    return sites, available, demand
+
+
+def _model(
+    sites: list[Site],
+    available: dict[tuple[str, str], int],
+    demand: dict[str, int],
+    dest: tuple[float, float],
+    policy: Policy,
+) -> tuple[list[list[tuple[int, float]]], list[float]]:
+    """The engine's cost model, written out independently for the MILP."""
+    fixed = [
+        policy.shipment_cost[s.type.value]
+        + policy.per_km * commerce.haversine_km((s.latitude, s.longitude), dest)
+        for s in sites
+    ]
+    options = []
+    for sku, q in sorted(demand.items()):
+        opts = []
+        for j, s in enumerate(sites):
+            a = available.get((s.id, sku), 0)
+            if a >= q:
+                v = policy.pick_cost[s.type.value] * q
+                if s.type is LocationType.SHOP:
+                    v += policy.walk_in_penalty * max(0, q - max(0, a - policy.walk_in_reserve))
+                opts.append((j, v))
+        options.append(opts)
+    return options, fixed
+
+
+def _milp(options: list[list[tuple[int, float]]], fixed: list[float], pen: float) -> float:
+    import highspy
+    import numpy as np
+
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    idx: dict[tuple[int, int], int] = {}
+    cost: list[float] = []
+    for li, opts in enumerate(options):
+        for j, v in opts:
+            idx[(li, j)] = len(cost)
+            cost.append(v)
+    y0 = len(cost)
+    cost += [f + pen for f in fixed]
+    n = len(cost)
+    cols = np.arange(n, dtype=np.int32)
+    h.addVars(n, np.zeros(n), np.ones(n))
+    h.changeColsCost(n, cols, np.array(cost))
+    h.changeColsIntegrality(n, cols, np.ones(n, dtype=np.uint8))
+    for li, opts in enumerate(options):
+        ix = np.array([idx[(li, j)] for j, _ in opts], dtype=np.int32)
+        h.addRow(1.0, 1.0, len(ix), ix, np.ones(len(ix)))
+        for j, _ in opts:
+            h.addRow(
+                -highspy.kHighsInf, 0.0, 2, np.array([idx[(li, j)], y0 + j], dtype=np.int32),
+                np.array([1.0, -1.0]),
+            )  # fmt: skip
+    h.run()
+    return float(h.getInfo().objective_function_value) - pen
+
+
+def bench_sourcing(n: int, seed: int = 11) -> dict[str, Any]:
+    rng = random.Random(seed)
+    policy = Policy()
+    engine_ms, opt_ms, milp_ms, gaps, naive_gaps = [], [], [], [], []
+    for _ in range(n):
+        sites, available, demand = _instance(rng)
+        dest = _spain(rng)
+        t = time.perf_counter()
+        plan = commerce.source(
+            demand, sites, available, method=Method.DELIVERY, policy=policy, destination=dest
+        )
+        engine_ms.append((time.perf_counter() - t) * 1e3)
+        options, fixed = _model(sites, available, demand, dest, policy)
+        t = time.perf_counter()
+        cost, _ = commerce.optimise(options, fixed, policy.split_penalty)
+        opt_ms.append((time.perf_counter() - t) * 1e3)
+        t = time.perf_counter()
+        best = _milp(options, fixed, policy.split_penalty)
+        milp_ms.append((time.perf_counter() - t) * 1e3)
+        gaps.append((plan.cost - best) / best * 100)
+        # naive: each line from the nearest location holding it whole
+        used: set[int] = set()
+        naive = 0.0
+        for opts in options:
+            j, v = min(opts, key=lambda o: fixed[o[0]])
+            naive += v
+            used.add(j)
+        naive += sum(fixed[j] for j in used) + policy.split_penalty * (len(used) - 1)
+        naive_gaps.append((naive - best) / best * 100)
+        assert abs(cost - plan.cost) < 1e-9
+    q = statistics.quantiles
+    return {
+        "orders": n,
+        "locations": N_LOCATIONS,
+        "lines": 5,
+        "engine_ms": {"mean": statistics.mean(engine_ms), "median": statistics.median(engine_ms),
+                      "p99": q(engine_ms, n=100)[98]},
+        "optimiser_ms": {"mean": statistics.mean(opt_ms), "median": statistics.median(opt_ms),
+                         "p99": q(opt_ms, n=100)[98]},
+        "milp_ms": {"mean": statistics.mean(milp_ms), "median": statistics.median(milp_ms),
+                    "p99": q(milp_ms, n=100)[98]},
+        "gap_pct": {"mean": statistics.mean(gaps), "max": max(gaps)},
+        "naive_gap_pct": {"mean": statistics.mean(naive_gaps), "max": max(naive_gaps)},
+    }  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------
+# (a) order intake on PostgreSQL
+# --------------------------------------------------------------------------------------
+
+
+def _load_catalogue(engine: Any, tmp: Path, rng: random.Random) -> None:
+    kinds = [t for t, n in TYPES for _ in range(n)]
+    loc_lines = ["id,name,type,latitude,longitude,capabilities,opening_hours,daily_capacity"]
+    for i in range(N_LOCATIONS):
+        lat, lon = _spain(rng)
+        hours = "mon-sat 10:00-21:00" if kinds[i] == "shop" else ""
+        caps = "ship|click_and_collect" if kinds[i] == "shop" else "ship"
+        loc_lines.append(f"L{i:02d},Loc {i},{kinds[i]},{lat:.4f},{lon:.4f},{caps},{hours},")
+    prod = ["sku,name,price,currency"] + [f"S{k:03d},Producto {k},19.95,EUR" for k in range(N_SKUS)]
+    stock = ["sku,location_id,on_hand"]
+    for k in range(N_SKUS):
+        for i in range(N_LOCATIONS):
+            if k == 0:  # the scarce SKU: 40 units in all
+                if i < 10:
+                    stock.append(f"S000,L{i:02d},4")
+            elif rng.random() < 0.4:
+                stock.append(f"S{k:03d},L{i:02d},{rng.randint(200, 2000)}")
+    for kind, rows in (("locations", loc_lines), ("products", prod), ("stock", stock)):
+        path = tmp / f"{kind}.csv"
+        path.write_text("\n".join(rows) + "\n")
+        report = commerce.import_catalogue(engine, kind, path)
+        assert report.rejected == 0, kind
+
+
+def _body(rng: random.Random, n: int, worker: int) -> dict[str, Any]:
+    skus = rng.sample(range(1, N_SKUS), 5)
+    if rng.random() < 0.1:
+        skus[0] = 0
+    lat, lon = _spain(rng)
+    return {
+        "channel": rng.choice(["web", "app", "marketplace", "pos", "mobile_pos"]),
+        "external_id": f"B-{worker}-{n}",
+        "customer": {"email": f"cliente{rng.randrange(10**6)}@example.es"},
+        "lines": [{"sku": f"S{k:03d}", "quantity": 1, "unit_price": "19.95"} for k in skus],
+        "fulfilment": {
+            "method": "delivery",
+            "address": {"line1": "Calle Mayor 1", "postcode": "28013", "city": "Madrid",
+                        "country": "ES", "latitude": lat, "longitude": lon},
+        },
+    }  # fmt: skip
+
+
+def bench_intake(admin_url: str, seconds: float) -> dict[str, Any]:
+    name = "bench_orders"
+    admin = sa.create_engine(
+        admin_url.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = sa.engine.make_url(admin_url).set(database=name).render_as_string(False)
+    engine = db.create_db_engine(url, pool_size=CLIENTS, max_overflow=0)
+    db.upgrade(engine)
+    rng = random.Random(5)
+    with tempfile.TemporaryDirectory() as tmp:
+        _load_catalogue(engine, Path(tmp), rng)
+    latencies: list[list[float]] = [[] for _ in range(CLIENTS)]
+    outcomes: list[dict[str, int]] = [{} for _ in range(CLIENTS)]
+    stop = time.perf_counter() + seconds + 2  # 2 s warm-up excluded below
+    start_measure = time.perf_counter() + 2
+    barrier = threading.Barrier(CLIENTS)
+
+    def client(w: int) -> None:
+        r = random.Random(w)
+        barrier.wait()
+        n = 0
+        while (now := time.perf_counter()) < stop:
+            req = commerce.check_order(_body(r, n, w))
+            n += 1
+            try:
+                commerce.place_order(engine, req)
+                key = "created"
+            except commerce.InsufficientStock:
+                key = "insufficient_stock"
+            except Exception as exc:  # reported, never hidden
+                key = type(exc).__name__
+            if now >= start_measure:
+                latencies[w].append((time.perf_counter() - now) * 1e3)
+                outcomes[w][key] = outcomes[w].get(key, 0) + 1
+
+    threads = [threading.Thread(target=client, args=(w,)) for w in range(CLIENTS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    lat = sorted(x for lst in latencies for x in lst)
+    total: dict[str, int] = {}
+    for o in outcomes:
+        for k, v in o.items():
+            total[k] = total.get(k, 0) + v
+    bad = commerce.check_ledger(engine)
+    levels = commerce.stock_levels(engine, ["S000"])
+    oversold = sum(1 for lv in commerce.stock_levels(engine) if lv.reserved > lv.on_hand)
+    engine.dispose()
+    pgb = {rows: _pgbench(url, rows, seconds) for rows in (N_SKUS * N_LOCATIONS, 10)}
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+    q = statistics.quantiles(lat, n=100)
+    return {
+        "clients": CLIENTS,
+        "seconds": seconds,
+        "outcomes": total,
+        "orders_per_s": total.get("created", 0) / seconds,
+        "answers_per_s": len(lat) / seconds,
+        "p50_ms": statistics.median(lat),
+        "p99_ms": q[98],
+        "scarce_sku_reserved": sum(lv.reserved for lv in levels),
+        "scarce_sku_on_hand": sum(lv.on_hand for lv in levels),
+        "oversold_rows": oversold,
+        "ledger_mismatches": len(bad),
+        "pgbench_random_rows_tps": pgb[N_SKUS * N_LOCATIONS],
+        "pgbench_10_rows_tps": pgb[10],
+    }
+
+
+def _pgbench(url: str, rows: int, seconds: float) -> float:
+    u = sa.engine.make_url(url)
+    script = (
+        f"\\set r random(0, {rows - 1})\n"
+        "UPDATE stock SET reserved = reserved + 1 WHERE (location_id, sku) = "
+        "(SELECT location_id, sku FROM pgb_rows WHERE n = :r) AND on_hand - reserved >= 1;\n"
+    )
+    setup = (
+        "DROP TABLE IF EXISTS pgb_rows; "
+        "CREATE TABLE pgb_rows AS SELECT (row_number() OVER () - 1)::int AS n, location_id, sku "
+        f"FROM (SELECT location_id, sku FROM stock ORDER BY random() LIMIT {rows}) s; "
+        "CREATE UNIQUE INDEX ON pgb_rows (n); "
+        "UPDATE stock SET on_hand = on_hand + 1000000;"
+    )
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "ALTER TABLE stock DROP CONSTRAINT IF EXISTS ck_stock_reserved_within_on_hand"
+        )
+        conn.exec_driver_sql(setup)
+    engine.dispose()
+    pgbench = next(Path("/usr/lib/postgresql").glob("*/bin/pgbench"))
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as fh:
+        fh.write(script)
+    out = subprocess.run(
+        [str(pgbench), "-h", u.host or "127.0.0.1", "-p", str(u.port), "-U", u.username or "trayecto",
+         "-n", "-c", str(CLIENTS), "-j", "2", "-T", str(int(seconds)), "-M", "prepared",
+         "-f", fh.name, u.database or ""],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    os.unlink(fh.name)
+    for line in out.splitlines():
+        if line.startswith("tps"):
+            return float(line.split("=")[1].split()[0])
+    raise RuntimeError(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=15)
+    ap.add_argument("--orders", type=int, default=2000, help="sourcing instances")
+    ap.add_argument("--only", choices=["intake", "sourcing"])
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    if args.quick:
+        args.seconds, args.orders = 5, 300
+    results: dict[str, Any] = {}
+    if args.only != "intake":
+        s = bench_sourcing(args.orders)
+        results["sourcing"] = s
+        c.print_table(
+            f"(b) sourcing: {s['orders']:,} random 5-line orders over {s['locations']} locations",
+            ["method", "mean ms", "median ms", "p99 ms", "mean gap %", "max gap %"],
+            [
+                ["trayecto engine (with explanation)", f"{s['engine_ms']['mean']:.3f}",
+                 f"{s['engine_ms']['median']:.3f}", f"{s['engine_ms']['p99']:.3f}",
+                 f"{s['gap_pct']['mean']:.3f}", f"{s['gap_pct']['max']:.3f}"],
+                ["trayecto optimiser alone", f"{s['optimiser_ms']['mean']:.3f}",
+                 f"{s['optimiser_ms']['median']:.3f}", f"{s['optimiser_ms']['p99']:.3f}", "", ""],
+                ["HiGHS MILP (baseline, optimum)", f"{s['milp_ms']['mean']:.3f}",
+                 f"{s['milp_ms']['median']:.3f}", f"{s['milp_ms']['p99']:.3f}", "0", "0"],
+                ["naive nearest-stock per line", "", "", "",
+                 f"{s['naive_gap_pct']['mean']:.2f}", f"{s['naive_gap_pct']['max']:.2f}"],
+            ],
+        )  # fmt: skip
+    if args.only != "sourcing":
+        url = os.environ.get("TRAYECTO_TEST_DATABASE_URL")
+        if not url:
+            c.console.print("(a) skipped: run under scripts/with-postgres.sh (PG_EXTRA_OPTS='')")
+        else:
+            a = bench_intake(url, args.seconds)
+            results["intake"] = a
+            c.print_table(
+                f"(a) order intake, {a['clients']} clients, PostgreSQL, {a['seconds']:.0f} s",
+                ["what", "per s", "p50 ms", "p99 ms", "notes"],
+                [
+                    ["orders placed (5 lines, sourced, reserved)", c.fmt_rate(a["orders_per_s"]),
+                     f"{a['p50_ms']:.1f}", f"{a['p99_ms']:.1f}", str(a["outcomes"])],
+                    ["pgbench conditional UPDATE, random rows", c.fmt_rate(a["pgbench_random_rows_tps"]),
+                     "", "", "baseline"],
+                    ["pgbench conditional UPDATE, 10 hot rows", c.fmt_rate(a["pgbench_10_rows_tps"]),
+                     "", "", "baseline"],
+                ],
+            )  # fmt: skip
+            c.console.print(
+                f"oversold rows: {a['oversold_rows']}, ledger mismatches: {a['ledger_mismatches']}, "
+                f"scarce SKU reserved {a['scarce_sku_reserved']} of {a['scarce_sku_on_hand']}"
+            )
+    path = c.write_results("orders", results)
+    c.console.print(f"results: {path}")
+
+
+if __name__ == "__main__":
+    main()
