@@ -265,9 +265,6 @@ class Graph:
             .where(customers.c.id == gone)
             .values(status="merged", merged_into=keep, updated_at=at)
         )
-        self.conn.execute(
-            customers.update().where(customers.c.merged_into == gone).values(merged_into=keep)
-        )
         for pid, cid in list(self._customer.items()):
             if cid == gone:
                 self._customer[pid] = keep

@@ -225,12 +225,12 @@ def search_customers(engine: Engine, q: str, region: str, limit: int = 20) -> li
 def get_customer(engine: Engine, customer_id: UUID) -> CustomerView:
     with engine.connect() as conn:
         _, row = _resolve_id(conn, customer_id)
-        if row.status == "merged" and row.merged_into is not None:
-            target = conn.execute(
-                sa.select(customers).where(customers.c.id == row.merged_into)
-            ).first()
-            if target is not None:
-                row = target
+        # A merged customer redirects to the one it became (chains are not flattened, so
+        # that an unmerge can restore them exactly).
+        for _ in range(100):
+            if row.status != "merged" or row.merged_into is None:
+                break
+            row = conn.execute(sa.select(customers).where(customers.c.id == row.merged_into)).one()
         cid = row.id
         pids = customer_profiles(conn, cid)
         ident_rows = conn.execute(

@@ -77,6 +77,7 @@ def place(
         primary = owners[usable[0]] if usable else graph.new_profile(at)
 
     # New identifiers join the primary profile unless that breaks a per-person limit.
+    refused: set[UUID] = set()
     if unowned:
         rule = graph.would_exceed(graph.customer_of(primary), unowned)
         if rule is None:
@@ -98,6 +99,7 @@ def place(
                 {"identifiers": [f"{k.value}:{v}" for k, v in ids]},
                 at,
             )
+            refused.add(graph.customer_of(primary))
             if ids[0] in apart:
                 primary = other
 
@@ -105,7 +107,7 @@ def place(
     linked_to = graph.customer_of(primary)
     for ident in strong_owned + weak_owned:
         owner = owners[ident]
-        if graph.customer_of(owner) == linked_to:
+        if graph.customer_of(owner) == linked_to or graph.customer_of(owner) in refused:
             continue
         evidence = [i for i in ids if owners.get(i) == owner]
         if graph.try_link(primary, owner, evidence, at):
