@@ -24,8 +24,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from trayecto.commerce._inventory import InsufficientStock
 from trayecto.commerce._model import Capability, LocationType, Method
-from trayecto.kernel import ConflictError, ValidationError
+from trayecto.kernel import ValidationError
 
 EARTH_KM = 6371.0088
 INF = float("inf")
@@ -352,9 +353,8 @@ def source(
         splits.append({"sku": sku, "quantity": qty, "pieces": pieces})
     if short:
         detail = ", ".join(f"{s}: {demand[s]} wanted, {q} available" for s, q in short.items())
-        raise ConflictError(
+        raise InsufficientStock(
             f"not enough stock to fulfil the order ({detail})",
-            code="insufficient_stock",
             field="lines",
             details={
                 "short": [{"sku": s, "wanted": demand[s], "available": q} for s, q in short.items()]
@@ -362,9 +362,8 @@ def source(
         )
     cost, pick = optimise(options, fixed, policy.split_penalty, policy.max_locations)
     if not pick:
-        raise ConflictError(
+        raise InsufficientStock(
             "no combination of locations can fulfil the order within the policy's limits",
-            code="insufficient_stock",
             field="lines",
         )
     merged: dict[tuple[str, str], int] = {}
