@@ -169,6 +169,15 @@ def stitch_touches(
     return len(attributed), seen
 
 
+def better_spelling(a: str, b: str) -> str:
+    """Of two spellings of one value, the more informative: mixed case, then accents."""
+
+    def score(v: str) -> tuple[int, int]:
+        return (int(not v.islower() and not v.isupper()), sum(1 for c in v if ord(c) > 127))
+
+    return b if score(b) > score(a) else a
+
+
 def write_observations(conn: Connection, seen: Sequence[Observation]) -> None:
     """Upsert observations: one row per (profile, attribute, folded value, source)."""
     merged: dict[tuple[Any, ...], dict[str, Any]] = {}
@@ -190,8 +199,8 @@ def write_observations(conn: Connection, seen: Sequence[Observation]) -> None:
             }
         else:
             row["count"] += 1
-            if o.at >= row["last_seen_at"]:
-                row["last_seen_at"], row["value"] = o.at, o.value[:320]
+            row["value"] = better_spelling(row["value"], o.value[:320])
+            row["last_seen_at"] = max(row["last_seen_at"], o.at)
             row["first_seen_at"] = min(row["first_seen_at"], o.at)
     if not merged:
         return
@@ -201,8 +210,16 @@ def write_observations(conn: Connection, seen: Sequence[Observation]) -> None:
         index_elements=["profile_id", "attribute", "folded", "source_id"],
         set_={
             "count": observations.c.count + ex.count,
+            # Keep the better-written spelling of the same value: one with mixed case wins
+            # over "lucia" or "LUCIA".
             "value": sa.case(
-                (ex.last_seen_at >= observations.c.last_seen_at, ex.value),
+                (
+                    sa.or_(
+                        observations.c.value == sa.func.lower(observations.c.value),
+                        observations.c.value == sa.func.upper(observations.c.value),
+                    ),
+                    ex.value,
+                ),
                 else_=observations.c.value,
             ),
             "last_seen_at": sa.case(
