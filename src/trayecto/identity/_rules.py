@@ -190,6 +190,8 @@ def identifiers_from_event(
         value = normalize(user_kind, user_id, region)
         if value:
             out.append((user_kind, value))
+            if user_kind is IdType.WHATSAPP_ID:
+                out.append((IdType.PHONE, value))  # a WhatsApp number is a phone number
     if type_ == "identify" and traits:
         out += _traits_identifiers(traits, region)
     ctx_traits = context.get("traits") if context else None

@@ -38,11 +38,14 @@ def create_app(platform: Platform, *, access_log: bool = True) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         platform.writer.start()
+        platform.follower.start()
+        platform.follower.poke()  # catch up with what was written while we were down
         sweeper = asyncio.create_task(commerce_api.sweep_expired_holds(platform))
         try:
             yield
         finally:
             sweeper.cancel()
+            platform.follower.stop()
             platform.writer.stop()
 
     app = FastAPI(
