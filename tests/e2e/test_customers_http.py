@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 import pytest
 
-from tests.helpers import Server
+from tests.commerce.conftest import LOCATIONS, PRODUCTS, STOCK, order_body, write
+from tests.helpers import Server, run_cli
 from trayecto import access
 from trayecto.bootstrap import Platform
 
@@ -160,3 +162,42 @@ def test_roles_and_errors(http: httpx.Client, setup: dict[str, str]) -> None:
         headers={"Authorization": f"Bearer {setup['admin']}"},
     )
     assert (r.status_code, r.json()["error"]["code"]) == (404, "merge_not_found")
+
+
+def test_orders_land_on_the_customer_timeline(
+    http: httpx.Client, setup: dict[str, str], server: Server, tmp_path: Path
+) -> None:
+    for kind, text in (("locations", LOCATIONS), ("products", PRODUCTS), ("stock", STOCK)):
+        run_cli(server.env, "import", kind, str(write(tmp_path, f"{kind}.csv", text)))
+    send(
+        http,
+        setup["web"],
+        {
+            "type": "identify",
+            "userId": "C7",
+            "traits": {"email": "ana.garcia@example.es", "firstName": "Ana"},
+        },
+    )
+    admin = {"Authorization": f"Bearer {setup['admin']}"}
+    r = http.post("/api/orders", json=order_body("W-7", lines=[("SKU-1", 1)]), headers=admin)
+    assert r.status_code == 201, r.text
+    order_id = r.json()["id"]
+
+    def timeline() -> list[dict[str, Any]]:
+        hits = get(http, setup["agent"], "/api/customers", q="ana.garcia@example.es").json()["data"]
+        if not hits:
+            return []
+        items = get(http, setup["agent"], f"/api/customers/{hits[0]['id']}/timeline").json()["data"]
+        return items if any(i["kind"] == "order" for i in items) else []
+
+    items = wait_for(timeline)
+    orders = [i for i in items if i["kind"] == "order"]
+    assert orders, "the order never reached the timeline"
+    assert {i["order_id"] for i in orders} == {order_id}
+    assert orders[0]["title"].startswith("Order W-7")
+    assert any(i["kind"] == "event" and i["type"] == "identify" for i in items)
+    cid = get(http, setup["agent"], "/api/customers", q="C7").json()["data"][0]["id"]
+    only_orders = get(http, setup["agent"], f"/api/customers/{cid}/timeline", type="order").json()[
+        "data"
+    ]
+    assert {i["kind"] for i in only_orders} == {"order"}

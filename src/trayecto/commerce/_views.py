@@ -185,6 +185,7 @@ def find_orders(
 class TimelineEntry:
     """One order event as the customer timeline shows it."""
 
+    id: UUID
     occurred_at: datetime
     order_id: UUID
     channel: str
@@ -223,6 +224,7 @@ def order_history(
         return
     query = (
         sa.select(
+            order_events.c.id,
             order_events.c.occurred_at,
             order_events.c.order_id,
             orders.c.channel,
@@ -242,6 +244,7 @@ def order_history(
         for r in conn.execute(query):
             m = r._mapping
             yield TimelineEntry(
+                id=m["id"],
                 occurred_at=m["occurred_at"],
                 order_id=m["order_id"],
                 channel=m["channel"],

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
-from trayecto import access, collect, identity
+from trayecto import access, collect, commerce, identity
 from trayecto.bootstrap import Platform
 from trayecto.kernel import ValidationError, parse_timestamp
 from trayecto.web.auth import require
@@ -61,7 +61,7 @@ def events_provider(platform: Platform) -> TimelineProvider:
     """Timeline items from the event log, through identity's attribution."""
 
     def provide(
-        customer_id: UUID,
+        view: identity.CustomerView,
         *,
         channel: str | None,
         type_: str | None,
@@ -72,7 +72,7 @@ def events_provider(platform: Platform) -> TimelineProvider:
     ) -> list[dict[str, Any]]:
         refs = identity.event_refs(
             platform.engine,
-            customer_id,
+            view.id,
             channel=channel,
             type_=type_,
             since=since,
@@ -105,6 +105,63 @@ def events_provider(platform: Platform) -> TimelineProvider:
     return provide
 
 
+def orders_provider(platform: Platform) -> TimelineProvider:
+    """Timeline items from order management: every state change of the customer's orders,
+    found by the customer's identifiers (orders from any channel carry them)."""
+
+    def provide(
+        view: identity.CustomerView,
+        *,
+        channel: str | None,
+        type_: str | None,
+        since: datetime | None,
+        until: datetime | None,
+        before: tuple[datetime, UUID] | None,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        if type_ not in (None, "order"):
+            return []
+        by_type: dict[str, list[str]] = {}
+        for i in view.identities:
+            by_type.setdefault(i["type"], []).append(i["value"])
+        entries = commerce.order_history(
+            platform.engine,
+            customer_id=view.id,
+            emails=by_type.get("email", []),
+            phones=by_type.get("phone", []),
+            customer_numbers=by_type.get("customer_number", []),
+            loyalty_cards=by_type.get("loyalty_card", []),
+        )
+        out = []
+        for e in entries:
+            if channel and e.channel != channel:
+                continue
+            if (since and e.occurred_at < since) or (until and e.occurred_at >= until):
+                continue
+            if before and (e.occurred_at, e.id) >= before:
+                continue
+            out.append(
+                {
+                    "kind": "order",
+                    "id": str(e.id),
+                    "occurred_at": e.occurred_at,
+                    "channel": e.channel,
+                    "type": "order",
+                    "title": f"Order {e.external_id}: {e.kind}"
+                    + (f" → {e.to_status}" if e.to_status else ""),
+                    "order_id": str(e.order_id),
+                    "status": e.to_status,
+                    "total": str(e.total),
+                    "currency": e.currency,
+                    "detail": e.detail,
+                }
+            )
+        out.sort(key=lambda i: (i["occurred_at"], i["id"]), reverse=True)
+        return out[:limit]
+
+    return provide
+
+
 class UnmergeBody(BaseModel):
     reason: str = Field(min_length=3, max_length=500)
 
@@ -113,7 +170,7 @@ def build_router(platform: Platform) -> APIRouter:
     router = APIRouter(prefix="/api/customers", tags=["customers"])
     service = Depends(require(platform, *SERVICE_ROLES))
     admin = Depends(require(platform))
-    providers: list[TimelineProvider] = [events_provider(platform)]
+    providers: list[TimelineProvider] = [events_provider(platform), orders_provider(platform)]
     region = platform.settings.default_region
 
     def source_names() -> dict[str, str]:
@@ -206,7 +263,7 @@ def build_router(platform: Platform) -> APIRouter:
         items: list[dict[str, Any]] = []
         for provide in providers:
             items += provide(
-                view.id,
+                view,
                 channel=channel.value if channel else None,
                 type_=type,
                 since=_when(since, "since"),
