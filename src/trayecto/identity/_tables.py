@@ -120,3 +120,84 @@ checkpoints = sa.Table(
     sa.Column("last_event_id", sa.Uuid(), nullable=True),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
 )
+
+# Consent per purpose and channel, append-only: the latest row of each (purpose, channel)
+# across a customer's profiles is the current state; all rows are the history.
+consents = sa.Table(
+    "id_consents",
+    metadata,
+    sa.Column("id", sa.Uuid(), primary_key=True),
+    sa.Column("profile_id", sa.Uuid(), nullable=False, index=True),
+    sa.Column("purpose", sa.String(20), nullable=False),  # marketing|analytics|personalisation
+    sa.Column("channel", sa.String(20), nullable=False),  # email|sms|whatsapp|push|phone|all
+    sa.Column("granted", sa.Boolean(), nullable=False),
+    sa.Column("origin", sa.String(10), nullable=False),  # event|api|import
+    sa.Column("source_id", sa.Uuid(), nullable=True),
+    sa.Column("recorded_at", UTCDateTime(), nullable=False),
+    sa.Column("evidence", JSONDoc, nullable=True),
+)
+
+# Identifiers of erased people, as keyed hashes (HMAC-SHA256): no readable PII, but the
+# same identifier arriving again is recognised and not stored.
+suppressions = sa.Table(
+    "id_suppressions",
+    metadata,
+    sa.Column("digest", sa.String(64), primary_key=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)
+
+# The audit trail of erasures: who, when, how much; never what.
+erasures = sa.Table(
+    "id_erasures",
+    metadata,
+    sa.Column("id", sa.Uuid(), primary_key=True),
+    sa.Column("customer_id", sa.Uuid(), nullable=False),
+    sa.Column("requested_by", sa.String(200), nullable=False),
+    sa.Column("counts", JSONDoc, nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)
+
+# Probabilistic matching: each run, its learned model and what it found.
+match_runs = sa.Table(
+    "id_match_runs",
+    metadata,
+    sa.Column("id", sa.Uuid(), primary_key=True),
+    sa.Column("started_at", UTCDateTime(), nullable=False),
+    sa.Column("finished_at", UTCDateTime(), nullable=True),
+    sa.Column("status", sa.String(20), nullable=False),  # running|done|failed
+    sa.Column("params", JSONDoc, nullable=False),  # thresholds, blocking rules
+    sa.Column("model", JSONDoc, nullable=True),  # learned m/u probabilities and weights
+    sa.Column("stats", JSONDoc, nullable=True),
+)
+
+# Candidate pairs: auto-merged above the upper threshold, queued for review between the
+# two, with the per-field evidence an agent needs to decide.
+match_candidates = sa.Table(
+    "id_match_candidates",
+    metadata,
+    sa.Column("id", sa.Uuid(), primary_key=True),
+    sa.Column("run_id", sa.Uuid(), nullable=False, index=True),
+    sa.Column("a_profile_id", sa.Uuid(), nullable=False),
+    sa.Column("b_profile_id", sa.Uuid(), nullable=False),
+    sa.Column("probability", sa.Float(), nullable=False),
+    sa.Column("match_weight", sa.Float(), nullable=False),
+    sa.Column("evidence", JSONDoc, nullable=False),
+    sa.Column(
+        "status", sa.String(20), nullable=False, index=True
+    ),  # pending|accepted|rejected|auto_merged|refused
+    sa.Column("link_id", sa.Uuid(), nullable=True),
+    sa.Column("decided_by", sa.String(200), nullable=True),
+    sa.Column("decided_at", UTCDateTime(), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("a_profile_id", "b_profile_id"),
+)
+
+# What each customer looked like when it was last matched, so a run only scores new and
+# changed customers against all (incremental).
+match_index = sa.Table(
+    "id_match_index",
+    metadata,
+    sa.Column("customer_id", sa.Uuid(), primary_key=True),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("matched_at", UTCDateTime(), nullable=False),
+)
