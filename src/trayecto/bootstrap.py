@@ -16,10 +16,13 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
 
 from sqlalchemy.engine import Engine
 
 from trayecto import access, collect, commerce, db, identity
+from trayecto.kernel import utcnow
 from trayecto.settings import Settings
 
 __all__ = ["LogFollower", "Platform", "build", "to_touch"]
@@ -38,6 +41,7 @@ class Platform:
     settings: Settings
     engine: Engine
     writer: collect.EventWriter = field(repr=False)
+    secret_key: bytes = field(repr=False)
     follower: LogFollower = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -56,17 +60,106 @@ class Platform:
             events = collect.read_log(self.engine, after, batch)
             if not events:
                 return read
-            identity.process_touches(
-                self.engine, [to_touch(e) for e in events], self.settings.default_region
+            result = identity.process_touches(
+                self.engine,
+                [to_touch(e) for e in events],
+                self.settings.default_region,
+                self.secret_key,
             )
+            if result.suppressed_events:
+                # Events of someone who asked to be erased: keep them only anonymised.
+                collect.anonymise_events(self.engine, result.suppressed_events)
             read += len(events)
             if on_progress:
                 on_progress(read)
+
+    # --- privacy: flows that cross domains ------------------------------------------------
+
+    def export_customer(self, customer_id: UUID) -> dict[str, Any]:
+        """Everything held on a person, from every domain, as JSON-ready data."""
+        view = identity.get_customer(self.engine, customer_id)
+        refs: list[identity.EventRef] = []
+        before = None
+        while True:
+            page = identity.event_refs(self.engine, view.id, before=before, limit=1000)
+            refs += page
+            if len(page) < 1000:
+                break
+            before = (page[-1].occurred_at, page[-1].event_id)
+        bodies = collect.events_by_id(self.engine, [r.event_id for r in refs])
+        ids = _identifiers_by_type(view.identities)
+        history = commerce.order_history(
+            self.engine,
+            customer_id=view.id,
+            emails=ids.get("email", []),
+            phones=ids.get("phone", []),
+            customer_numbers=ids.get("customer_number", []),
+            loyalty_cards=ids.get("loyalty_card", []),
+        )
+        order_ids = sorted({str(h.order_id) for h in history})
+        return {
+            "customer_id": str(view.id),
+            "exported_at": utcnow().isoformat(),
+            "golden": view.golden,
+            "identities": view.identities,
+            "records": view.records,
+            "consents": identity.get_consents(self.engine, view.id),
+            "channels": view.channels,
+            "merges": [
+                {
+                    "id": str(m.id),
+                    "kind": m.kind,
+                    "reason": m.reason,
+                    "evidence": m.evidence,
+                    "created_at": m.created_at.isoformat(),
+                    "removed_at": m.removed_at.isoformat() if m.removed_at else None,
+                }
+                for m in view.merges
+            ],
+            "events": [bodies[r.event_id].to_dict() for r in refs if r.event_id in bodies],
+            "orders": [commerce.get_order(self.engine, UUID(o)) for o in order_ids],
+        }
+
+    def erase_customer(self, customer_id: UUID, requested_by: str) -> dict[str, int]:
+        """Erase a person from every store: events anonymised, orders anonymised, identity
+        deleted and its identifiers suppressed, SQLite's free pages and WAL wiped. Safe to
+        run again if interrupted (identity, which drives the plan, is deleted last)."""
+        self.sync_identity()  # attribute whatever arrived until now
+        plan = identity.plan_erasure(self.engine, customer_id)
+        ids = _identifiers_by_type([{"type": k.value, "value": v} for k, v in plan.identifiers])
+        user_ids = [v for k, v in plan.identifiers if k.value not in ("email", "phone")]
+        counts = {
+            "events_anonymised": collect.anonymise_events(
+                self.engine,
+                plan.event_ids,
+                user_ids=user_ids,
+                anonymous_ids=ids.get("anonymous_id", []),
+                pii_values=plan.pii_values,
+            ),
+            "orders_anonymised": commerce.anonymise_orders(
+                self.engine,
+                customer_ids=[plan.customer_id, *plan.profile_ids],
+                emails=ids.get("email", []),
+                phones=ids.get("phone", []),
+                customer_numbers=ids.get("customer_number", []),
+                loyalty_cards=ids.get("loyalty_card", []),
+            ),
+        }
+        counts.update(identity.erase_identity(self.engine, plan, self.secret_key, requested_by))
+        db.wipe_free_space(self.engine)
+        return counts
 
     def close(self) -> None:
         self.follower.stop()
         self.writer.stop()
         self.engine.dispose()
+
+
+def _identifiers_by_type(rows: list[dict[str, Any]]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for r in rows:
+        out.setdefault(r["type"], []).append(r["value"])
+    return out
 
 
 def to_touch(e: collect.NativeEvent) -> identity.Touch:
@@ -138,4 +231,6 @@ def build(settings: Settings | None = None, *, migrate: bool = True) -> Platform
     if migrate:
         db.upgrade(engine)
     writer = collect.EventWriter(engine, max_rows=settings.writer_max_rows)
-    return Platform(settings=settings, engine=engine, writer=writer)
+    return Platform(
+        settings=settings, engine=engine, writer=writer, secret_key=settings.resolved_secret_key()
+    )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings"]
@@ -32,6 +34,19 @@ class Settings(BaseSettings):
         default=5000, description="Most rows the ingest writer commits in one transaction."
     )
     log_level: str = Field(default="INFO")
+    timezone: str = Field(
+        default="Europe/Madrid",
+        description="IANA time zone the console shows dates in (times are UTC inside).",
+    )
+    session_hours: float = Field(
+        default=12.0, gt=0, le=24 * 30, description="How long a console sign-in lasts."
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Key for keyed hashes (erasure suppressions) and console sessions. "
+        "Unset: generated once into $TRAYECTO_HOME/secret_key (mode 0600). Shorter than "
+        "32 characters or a known placeholder is refused.",
+    )
 
     @cached_property
     def resolved_home(self) -> Path:
@@ -46,3 +61,24 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.resolved_database_url.startswith("sqlite")
+
+    def resolved_secret_key(self) -> bytes:
+        """The secret key, from the environment or the key file in home (created once)."""
+        if self.secret_key is not None:
+            value = self.secret_key.get_secret_value()
+            if len(value) < 32 or value.lower() in _PLACEHOLDERS:
+                raise ValueError(
+                    "TRAYECTO_SECRET_KEY must be a random string of at least 32 characters; "
+                    "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+                )
+            return value.encode()
+        path = self.resolved_home / "secret_key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(48))
+        return path.read_text().strip().encode()
+
+
+_PLACEHOLDERS = frozenset({"changethis", "changeme", "secret", "your-secret-key"})

@@ -15,6 +15,7 @@ from trayecto.identity._tables import identities, profiles
 from trayecto.kernel import new_id
 
 SOURCE = UUID(int=7)
+KEY = b"test-key-" * 4
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 _clock = itertools.count()
 
@@ -45,7 +46,7 @@ def touch(
 
 
 def run(engine: Engine, *touches: identity.Touch) -> None:
-    identity.process_touches(engine, list(touches), "ES")
+    identity.process_touches(engine, list(touches), "ES", KEY)
 
 
 def customer_of(engine: Engine, kind: str, value: str) -> UUID:

@@ -15,6 +15,7 @@ from trayecto.collect._contracts import (
     check_message,
 )
 from trayecto.collect._importer import FORMATS, ImportReport, import_events, parse_mapping
+from trayecto.collect._privacy import ERASED, anonymise_events
 from trayecto.collect._store import (
     EventFilter,
     EventPage,
@@ -30,6 +31,7 @@ from trayecto.collect._store import (
 from trayecto.collect._writer import EventWriter
 
 __all__ = [
+    "ERASED",
     "FORMATS",
     "MESSAGE_TYPES",
     "CheckedBatch",
@@ -41,6 +43,7 @@ __all__ = [
     "NativeEvent",
     "Origin",
     "Rejection",
+    "anonymise_events",
     "append_events",
     "check_batch",
     "check_message",

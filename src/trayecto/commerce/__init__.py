@@ -45,6 +45,7 @@ from trayecto.commerce._model import (
     order_status,
 )
 from trayecto.commerce._placement import place_order, quote, set_policy
+from trayecto.commerce._privacy import anonymise_orders
 from trayecto.commerce._sourcing import Policy, Site, haversine_km, optimise, source
 from trayecto.commerce._views import TimelineEntry, find_orders, get_order, order_history
 
@@ -68,6 +69,7 @@ __all__ = [
     "StockLevel",
     "TimelineEntry",
     "advance_group",
+    "anonymise_orders",
     "cancel_hold",
     "cancel_order",
     "check_ledger",

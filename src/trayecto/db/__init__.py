@@ -3,7 +3,7 @@
 Domains define their tables on ``metadata``; nothing here knows a domain.
 """
 
-from trayecto.db.engine import create_db_engine, dialect_insert, write_transaction
+from trayecto.db.engine import create_db_engine, dialect_insert, wipe_free_space, write_transaction
 from trayecto.db.migrate import HEAD, current_revision, head_revision, upgrade
 from trayecto.db.types import JSONDoc, UTCDateTime, from_epoch_us, metadata, to_epoch_us
 
@@ -19,5 +19,6 @@ __all__ = [
     "metadata",
     "to_epoch_us",
     "upgrade",
+    "wipe_free_space",
     "write_transaction",
 ]

@@ -13,7 +13,7 @@ from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-__all__ = ["create_db_engine", "dialect_insert", "write_transaction"]
+__all__ = ["create_db_engine", "dialect_insert", "wipe_free_space", "write_transaction"]
 
 
 def _json_dumps(value: Any) -> str:
@@ -90,3 +90,18 @@ def dialect_insert(engine_or_conn: Engine | Connection, table: sa.Table) -> Any:
     if name == "sqlite":
         return sqlite.insert(table)
     raise NotImplementedError(f"database {name!r} is not supported")
+
+
+def wipe_free_space(engine: Engine) -> None:
+    """After an erasure: make deleted data unrecoverable from the database files.
+
+    SQLite runs with ``secure_delete=ON`` (freed cells and pages are zeroed); here the WAL,
+    which still holds old page images, is checkpointed and truncated. PostgreSQL keeps dead
+    row versions until vacuumed: VACUUM marks them free (their bytes are overwritten by
+    later writes; ``VACUUM FULL`` rewrites the tables if that must happen at once)."""
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    elif engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM")

@@ -5,7 +5,15 @@ records, search and the customer view.
 Public face of the domain; other packages import only from here.
 """
 
+from trayecto.identity._consent import (
+    CHANNELS as CONSENT_CHANNELS,
+)
+from trayecto.identity._consent import (
+    PURPOSES as CONSENT_PURPOSES,
+)
+from trayecto.identity._consent import get_consents, may_contact, record_consent
 from trayecto.identity._golden import RULE_BY_ATTRIBUTE, TRUST
+from trayecto.identity._privacy import ErasurePlan, erase_identity, plan_erasure
 from trayecto.identity._records import (
     RECORD_FIELDS,
     RecordImportReport,
@@ -27,9 +35,11 @@ from trayecto.identity._service import (
     search_customers,
     unmerge,
 )
-from trayecto.identity._stitch import Touch
+from trayecto.identity._stitch import StitchResult, Touch
 
 __all__ = [
+    "CONSENT_CHANNELS",
+    "CONSENT_PURPOSES",
     "CONSUMER",
     "RECORD_FIELDS",
     "RULES",
@@ -37,20 +47,27 @@ __all__ = [
     "TRUST",
     "CustomerSummary",
     "CustomerView",
+    "ErasurePlan",
     "EventRef",
     "IdRule",
     "IdType",
     "Merge",
     "RecordImportReport",
+    "StitchResult",
     "Touch",
+    "erase_identity",
     "event_refs",
     "export_identity_rows",
+    "get_consents",
     "get_customer",
     "import_customer_records",
     "last_processed_event",
+    "may_contact",
     "normalize",
     "parse_record_mapping",
+    "plan_erasure",
     "process_touches",
+    "record_consent",
     "search_customers",
     "unmerge",
 ]

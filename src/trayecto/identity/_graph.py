@@ -97,6 +97,13 @@ class Graph:
             self._customer[profile_id] = cid
         return cid
 
+    def profiles_of(self, customer_id: UUID) -> list[UUID]:
+        return list(
+            self.conn.execute(
+                sa.select(profiles.c.id).where(profiles.c.customer_id == customer_id)
+            ).scalars()
+        )
+
     def _values(self, customer_id: UUID) -> dict[str, set[str]]:
         vals = self._counts.get(customer_id)
         if vals is None:

@@ -17,7 +17,7 @@ from trayecto.db import write_transaction
 from trayecto.identity._golden import refresh_customers
 from trayecto.identity._graph import Graph
 from trayecto.identity._rules import RULES, IdType, fold, normalize
-from trayecto.identity._stitch import Touch, stitch_touches, write_observations
+from trayecto.identity._stitch import StitchResult, Touch, stitch_touches, write_observations
 from trayecto.identity._tables import (
     checkpoints,
     customers,
@@ -115,18 +115,20 @@ def _set_checkpoint(conn: Connection, last: UUID, consumer: str = CONSUMER) -> N
         )
 
 
-def process_touches(engine: Engine, touches: Sequence[Touch], region: str) -> int:
+def process_touches(
+    engine: Engine, touches: Sequence[Touch], region: str, key: bytes
+) -> StitchResult:
     """Stitch a batch of events read from the log, and move the checkpoint past them, in
     one transaction: a crash replays the batch, never skips it."""
     if not touches:
-        return 0
+        return StitchResult()
     with write_transaction(engine) as conn:
         graph = Graph(conn)
-        n, seen = stitch_touches(conn, graph, touches, region)
-        write_observations(conn, seen)
+        result = stitch_touches(conn, graph, touches, region, key)
+        write_observations(conn, result.observations)
         refresh_customers(conn, graph.dirty - graph.retired, utcnow())
         _set_checkpoint(conn, max(t.event_id for t in touches))
-    return n
+    return result
 
 
 def _resolve_id(conn: Connection, customer_id: UUID) -> tuple[UUID, Any]:

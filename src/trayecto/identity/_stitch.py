@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -12,7 +12,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from trayecto.db import dialect_insert
+from trayecto.identity._consent import consents_from_context, consents_from_traits, write_consents
 from trayecto.identity._graph import Graph
+from trayecto.identity._privacy import suppressed
 from trayecto.identity._rules import (
     RULES,
     Identifier,
@@ -22,7 +24,15 @@ from trayecto.identity._rules import (
 )
 from trayecto.identity._tables import event_profiles, observations
 
-__all__ = ["Observation", "Touch", "place", "stitch_touches", "write_observations"]
+__all__ = [
+    "Observation",
+    "StitchResult",
+    "Touch",
+    "better_spelling",
+    "place",
+    "stitch_touches",
+    "write_observations",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,13 +131,23 @@ def place(
     return primary
 
 
+@dataclass
+class StitchResult:
+    attributed: int = 0
+    observations: list[Observation] = field(default_factory=list)
+    #: Events of people who were erased: the caller anonymises them in the log.
+    suppressed_events: list[UUID] = field(default_factory=list)
+
+
 def stitch_touches(
-    conn: Connection, graph: Graph, touches: Sequence[Touch], region: str
-) -> tuple[int, list[Observation]]:
-    """Stitch a batch of events; returns how many were attributed and the attribute
-    observations their traits carried."""
+    conn: Connection, graph: Graph, touches: Sequence[Touch], region: str, key: bytes
+) -> StitchResult:
+    """Stitch a batch of events: attribute each to a profile, collect the attribute
+    observations and consent statements they carry, and set aside the events of erased
+    people."""
+    result = StitchResult()
     attributed: list[dict[str, Any]] = []
-    seen: list[Observation] = []
+    seen = result.observations
     per_touch = [
         identifiers_from_event(
             channel=t.channel,
@@ -141,8 +161,13 @@ def stitch_touches(
         )
         for t in touches
     ]
-    graph.prefetch({i for ids in per_touch for i in ids})
+    every = {i for ids in per_touch for i in ids}
+    erased = suppressed(conn, key, every)
+    graph.prefetch(every - erased)
     for t, ids in zip(touches, per_touch, strict=True):
+        if erased and any(i in erased for i in ids):
+            result.suppressed_events.append(t.event_id)
+            continue
         profile = place(graph, ids, t.occurred_at, t.channel, t.source_id)
         if profile is None:
             continue
@@ -162,11 +187,26 @@ def stitch_touches(
                         profile, attr, value, t.source_id, t.channel, "event", t.occurred_at
                     )
                 )
-        graph.dirty.add(graph.customer_of(profile))
+            graph.dirty.add(graph.customer_of(profile))
+        changes = consents_from_context(t.context) + (
+            consents_from_traits(t.traits) if t.type == "identify" else []
+        )
+        if changes:
+            write_consents(
+                conn,
+                profile,
+                graph.profiles_of(graph.customer_of(profile)),
+                changes,
+                origin="event",
+                source_id=t.source_id,
+                at=t.occurred_at,
+                evidence={"event_id": str(t.event_id), "channel": t.channel},
+            )
     if attributed:
         ins = dialect_insert(conn, event_profiles).on_conflict_do_nothing()
         conn.execute(ins, attributed)
-    return len(attributed), seen
+    result.attributed = len(attributed)
+    return result
 
 
 def better_spelling(a: str, b: str) -> str:
