@@ -201,3 +201,63 @@ def test_orders_land_on_the_customer_timeline(
         "data"
     ]
     assert {i["kind"] for i in only_orders} == {"order"}
+
+
+def test_consent_export_and_erase_over_http(http: httpx.Client, setup: dict[str, str]) -> None:
+    send(
+        http,
+        setup["web"],
+        {
+            "type": "identify",
+            "userId": "C-ERASE",
+            "traits": {"email": "borrar@ejemplo.es", "firstName": "Olvido"},
+        },
+    )
+    hits = wait_for(
+        lambda: get(http, setup["agent"], "/api/customers", q="borrar@ejemplo.es").json()["data"]
+    )
+    cid = hits[0]["id"]
+    agent = {"Authorization": f"Bearer {setup['agent']}"}
+    admin = {"Authorization": f"Bearer {setup['admin']}"}
+    r = http.post(
+        f"/api/customers/{cid}/consents",
+        json={"purpose": "marketing", "channel": "email", "granted": True},
+        headers=agent,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["changed"] is True
+    assert r.json()["current"][0]["origin"] == "api"
+    r = http.post(
+        f"/api/customers/{cid}/consents",
+        json={"purpose": "tarot", "channel": "email", "granted": True},
+        headers=agent,
+    )
+    assert (r.status_code, r.json()["error"]["field"]) == (400, "purpose")
+    assert (
+        get(http, setup["agent"], f"/api/customers/{cid}").json()["consents"][0]["purpose"]
+        == "marketing"
+    )
+
+    assert http.get(f"/api/customers/{cid}/export", headers=agent).status_code == 403
+    exported = http.get(f"/api/customers/{cid}/export", headers=admin).json()
+    assert exported["golden"]["email"]["value"] == "borrar@ejemplo.es"
+
+    r = http.post(f"/api/customers/{cid}/erase", json={"reason": "GDPR art. 17"}, headers=admin)
+    assert r.status_code == 400  # no confirmation
+    assert (
+        http.post(
+            f"/api/customers/{cid}/erase",
+            json={"confirm": True, "reason": "GDPR art. 17"},
+            headers=agent,
+        ).status_code
+        == 403
+    )
+    r = http.post(
+        f"/api/customers/{cid}/erase",
+        json={"confirm": True, "reason": "GDPR art. 17"},
+        headers=admin,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["counts"]["identities"] >= 2
+    assert get(http, setup["agent"], f"/api/customers/{cid}").status_code == 404
+    assert get(http, setup["agent"], "/api/customers", q="borrar@ejemplo.es").json()["data"] == []

@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from tests.helpers import run_cli
-from tests.identity._helpers import customer_of
+from tests.identity._helpers import KEY, customer_of
 from trayecto import access, identity
 from trayecto.bootstrap import Platform
 from trayecto.kernel import ValidationError
@@ -94,6 +94,7 @@ def test_import_links_duplicates_keeps_households_apart_and_reports_rejects(
         source_id=src.id,
         channel="web",
         region="ES",
+        key=KEY,
         mapping=identity.parse_record_mapping(MAP),
     )
     assert (report.rows, report.stored, report.rejected) == (6, 5, 1)
@@ -121,6 +122,7 @@ def test_import_links_duplicates_keeps_households_apart_and_reports_rejects(
         source_id=src.id,
         channel="web",
         region="ES",
+        key=KEY,
         mapping=identity.parse_record_mapping(MAP),
     )
     assert (again.stored, again.unchanged) == (0, 5)
@@ -136,7 +138,7 @@ def test_mapping_errors(platform: Platform, tmp_path: Path) -> None:
     src = access.create_source(platform.engine, "X", "web").record
     with pytest.raises(ValidationError) as info:
         identity.import_customer_records(
-            platform.engine, path, source_id=src.id, channel="web", region="ES"
+            platform.engine, path, source_id=src.id, channel="web", region="ES", key=KEY
         )
     assert info.value.field == "record_id"
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 from uuid import UUID
 
+import orjson
 import typer
 from rich.progress import (
     BarColumn,
@@ -67,6 +68,7 @@ def import_customers(
                 source_id=src.id,
                 channel=src.channel.value,
                 region=p.settings.default_region,
+                key=p.secret_key,
                 mapping=identity.parse_record_mapping(mapping),
                 rejects_path=rejects,
                 on_progress=lambda done, total: bar.update(task, completed=done, total=total),
@@ -150,3 +152,57 @@ def unmerge(
     with platform() as p:
         result = identity.unmerge(p.engine, merge_id, reason)
     out.print("merge undone; customers now: " + ", ".join(str(c) for c in result))
+
+
+@customers_app.command("export")
+@friendly
+def export_customer(
+    customer_id: Annotated[UUID, typer.Argument(help="The customer's id.")],
+    output: Annotated[Path | None, typer.Option("--out", help="File (default: stdout).")] = None,
+) -> None:
+    """Everything held on a person, as JSON (a subject access request)."""
+    with platform() as p:
+        data = orjson.dumps(p.export_customer(customer_id), option=orjson.OPT_INDENT_2)
+    if output:
+        output.write_bytes(data)
+        out.print(f"written to {output}")
+    else:
+        sys.stdout.write(data.decode() + "\n")
+
+
+@customers_app.command("erase")
+@friendly
+def erase_customer(
+    customer_id: Annotated[UUID, typer.Argument(help="The customer's id.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm: erasure cannot be undone.")] = False,
+    by: Annotated[str, typer.Option(help="Who asked (kept in the audit trail).")] = "cli",
+) -> None:
+    """Erase a person from every store; their identifiers are suppressed for the future."""
+    if not yes:
+        raise ValidationError(
+            "erasure cannot be undone; add --yes to confirm",
+            code="confirmation_required",
+            field="yes",
+        )
+    with platform() as p:
+        counts = p.erase_customer(customer_id, requested_by=by)
+    table = Table("what", "how many", title="erased")
+    for k, v in counts.items():
+        table.add_row(k, f"{v:,}")
+    out.print(table)
+
+
+@customers_app.command("consent")
+@friendly
+def consent(
+    customer_id: Annotated[UUID, typer.Argument(help="The customer's id.")],
+    purpose: Annotated[str, typer.Option(help="marketing|analytics|personalisation")],
+    channel: Annotated[str, typer.Option(help="email|sms|whatsapp|push|phone|all")] = "all",
+    granted: Annotated[bool, typer.Option("--grant/--revoke", help="Grant or revoke.")] = True,
+) -> None:
+    """Record a consent statement for a customer."""
+    with platform() as p:
+        changed = identity.record_consent(
+            p.engine, customer_id, purpose, channel, granted, origin="api", evidence={"by": "cli"}
+        )
+    out.print("recorded" if changed else "unchanged: that was already the customer's choice")

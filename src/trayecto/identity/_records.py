@@ -15,8 +15,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from trayecto.db import write_transaction
+from trayecto.identity._consent import consents_from_record, write_consents
 from trayecto.identity._golden import refresh_customers
 from trayecto.identity._graph import Graph
+from trayecto.identity._privacy import suppressed
 from trayecto.identity._rules import attributes_from_traits, identifiers_from_record
 from trayecto.identity._stitch import Observation, place, write_observations
 from trayecto.identity._tables import records
@@ -82,6 +84,7 @@ def import_customer_records(
     source_id: UUID,
     channel: str,
     region: str,
+    key: bytes,
     mapping: dict[str, str] | None = None,
     rejects_path: Path | None = None,
     chunk_rows: int = 2000,
@@ -121,10 +124,23 @@ def import_customer_records(
         chunk: list[tuple[int, dict[str, str], dict[str, str]]] = []
 
         def flush() -> None:
-            nonlocal stored, unchanged
-            s, u = _store_chunk(engine, chunk, source_id, channel, region)
+            nonlocal stored, unchanged, rejected
+            s, u, refused = _store_chunk(engine, chunk, source_id, channel, region, key)
             stored += s
             unchanged += u
+            rejected += len(refused)
+            for line in refused:
+                rejects.write(
+                    orjson.dumps(
+                        {
+                            "line": line,
+                            "code": "erased_person",
+                            "message": "this person asked to be erased; the record was not stored",
+                            "field": None,
+                        }
+                    )
+                    + b"\n"
+                )
             chunk.clear()
             if on_progress:
                 on_progress(raw.tell(), total)
@@ -184,11 +200,13 @@ def _store_chunk(
     source_id: UUID,
     channel: str,
     region: str,
-) -> tuple[int, int]:
+    key: bytes,
+) -> tuple[int, int, list[int]]:
     if not chunk:
-        return 0, 0
+        return 0, 0, []
     at = utcnow()
     stored = unchanged = 0
+    refused: list[int] = []
     with write_transaction(engine) as conn:
         graph = Graph(conn)
         ids_in_chunk = [own["record_id"][:200] for _, own, _ in chunk]
@@ -204,12 +222,18 @@ def _store_chunk(
             ).all()
         }
         seen: list[Observation] = []
-        for _line, own, traits in chunk:
+        erased = suppressed(
+            conn, key, [i for _, own, _ in chunk for i in identifiers_from_record(own, region)]
+        )
+        for line, own, traits in chunk:
+            if erased and any(i in erased for i in identifiers_from_record(own, region)):
+                refused.append(line)
+                continue
             record_id = own["record_id"][:200]
             attributes = attributes_from_traits(own, region)
-            for key in ("customer_number", "loyalty_card"):
-                if key in own:
-                    attributes[key] = own[key]
+            for name in ("customer_number", "loyalty_card"):
+                if name in own:
+                    attributes[name] = own[name]
             if own.get("birth_date") and "birth_date" not in attributes:
                 traits["birth_date_unparsed"] = own["birth_date"]
             old = existing.get(record_id)
@@ -244,7 +268,19 @@ def _store_chunk(
                     continue
                 seen.append(Observation(profile, attr, value, source_id, channel, "record", at))
             graph.dirty.add(graph.customer_of(profile))
+            changes = consents_from_record(traits)
+            if changes:
+                write_consents(
+                    conn,
+                    profile,
+                    graph.profiles_of(graph.customer_of(profile)),
+                    changes,
+                    origin="import",
+                    source_id=source_id,
+                    at=at,
+                    evidence={"record_id": record_id},
+                )
             stored += 1
         write_observations(conn, seen)
         refresh_customers(conn, graph.dirty - graph.retired, at)
-    return stored, unchanged
+    return stored, unchanged, refused

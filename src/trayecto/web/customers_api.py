@@ -6,7 +6,7 @@ import binascii
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import orjson
@@ -166,6 +166,18 @@ class UnmergeBody(BaseModel):
     reason: str = Field(min_length=3, max_length=500)
 
 
+class ConsentBody(BaseModel):
+    purpose: Literal["marketing", "analytics", "personalisation"]
+    channel: Literal["email", "sms", "whatsapp", "push", "phone", "all"]
+    granted: bool
+    note: str | None = Field(default=None, max_length=500)
+
+
+class EraseBody(BaseModel):
+    confirm: Literal[True] = Field(description="Must be true: erasure cannot be undone.")
+    reason: str = Field(min_length=3, max_length=500)
+
+
 def build_router(platform: Platform) -> APIRouter:
     router = APIRouter(prefix="/api/customers", tags=["customers"])
     service = Depends(require(platform, *SERVICE_ROLES))
@@ -244,6 +256,7 @@ def build_router(platform: Platform) -> APIRouter:
                     for m in view.merges
                 ],
                 "refused_merges": view.refusals,
+                "consents": identity.get_consents(platform.engine, view.id)["current"],
             }
         )
 
@@ -277,6 +290,40 @@ def build_router(platform: Platform) -> APIRouter:
         for i in page:
             i["occurred_at"] = i["occurred_at"].isoformat()
         return json_response({"data": page, "next_cursor": nxt})
+
+    @router.get("/{customer_id}/consents", summary="Current consents and their history")
+    async def consents(_t: Annotated[access.ApiToken, service], customer_id: UUID) -> Response:
+        view = identity.get_customer(platform.engine, customer_id)
+        return json_response(identity.get_consents(platform.engine, view.id))
+
+    @router.post("/{customer_id}/consents", summary="Record what the customer consented to")
+    async def set_consent(
+        token: Annotated[access.ApiToken, service], customer_id: UUID, body: ConsentBody
+    ) -> Response:
+        view = identity.get_customer(platform.engine, customer_id)
+        changed = identity.record_consent(
+            platform.engine,
+            view.id,
+            body.purpose,
+            body.channel,
+            body.granted,
+            origin="api",
+            evidence={"by": token.name, "note": body.note},
+        )
+        return json_response(
+            {"changed": changed, **identity.get_consents(platform.engine, view.id)}
+        )
+
+    @router.get("/{customer_id}/export", summary="Everything held on the person (admin)")
+    async def export(_t: Annotated[access.ApiToken, admin], customer_id: UUID) -> Response:
+        return json_response(platform.export_customer(customer_id))
+
+    @router.post("/{customer_id}/erase", summary="Erase the person from every store (admin)")
+    async def erase(
+        token: Annotated[access.ApiToken, admin], customer_id: UUID, body: EraseBody
+    ) -> Response:
+        counts = platform.erase_customer(customer_id, requested_by=f"token:{token.name}")
+        return json_response({"erased": True, "counts": counts})
 
     @router.post("/merges/{merge_id}/undo", summary="Undo a merge (admin)")
     async def undo_merge(
