@@ -1,4 +1,5 @@
-"""Access: who may send and who may read. Sources (with write keys) and API tokens (with roles).
+"""Access: who may send and who may read. Sources (with write keys), API tokens (with roles),
+and console users (with roles, languages and sessions).
 
 Public face of the domain; other packages import only from here.
 """
@@ -19,20 +20,50 @@ from trayecto.access._keys import (
     revoke_source,
     revoke_token,
 )
+from trayecto.access._users import (
+    LOCALES,
+    User,
+    UserSession,
+    authenticate_user,
+    create_user,
+    disable_user,
+    end_session,
+    generate_password,
+    get_user,
+    list_users,
+    reset_password,
+    session_user,
+    set_user_locale,
+    start_session,
+)
 
 __all__ = [
+    "LOCALES",
     "ApiToken",
     "Channel",
     "Issued",
     "Role",
     "Source",
+    "User",
+    "UserSession",
     "authenticate_token",
+    "authenticate_user",
     "authenticate_write_key",
     "create_source",
     "create_token",
+    "create_user",
+    "disable_user",
+    "end_session",
+    "generate_password",
     "get_source",
+    "get_user",
     "list_sources",
     "list_tokens",
+    "list_users",
+    "reset_password",
     "revoke_source",
     "revoke_token",
+    "session_user",
+    "set_user_locale",
+    "start_session",
 ]

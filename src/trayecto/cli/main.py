@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from trayecto import __version__, access, db
-from trayecto.cli import commerce_cmd, events_cmd, identity_cmd, sim_cmd
+from trayecto.cli import commerce_cmd, events_cmd, identity_cmd, sim_cmd, users_cmd
 from trayecto.cli._common import dt, friendly, out, platform, print_secret
 
 app = typer.Typer(
@@ -25,6 +25,7 @@ tokens_app = typer.Typer(help="Admin API tokens.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(sources_app, name="sources")
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(users_cmd.users_app, name="users")
 app.add_typer(events_cmd.import_app, name="import")
 app.add_typer(events_cmd.events_app, name="events")
 commerce_cmd.register_imports(events_cmd.import_app)

@@ -7,12 +7,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import sqlalchemy as sa
-from fastapi import FastAPI
-from starlette.responses import HTMLResponse, Response
+from fastapi import FastAPI, Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from trayecto import __version__, access, collect
 from trayecto.bootstrap import Platform
-from trayecto.web import commerce_api, customers_api, errors, events_api, tracking
+from trayecto.web import commerce_api, console, customers_api, errors, events_api, tracking
 from trayecto.web.accesslog import AccessLog
 from trayecto.web.errors import json_response
 
@@ -31,6 +31,7 @@ Fuentes / sources: <strong>{sources}</strong></p>
 <table><tr><th>Canal / channel</th><th>Eventos / events</th></tr>{rows}</table>
 <p>API: <a href="/docs">/docs</a> · Segment: <code>POST /v1/batch</code> ·
 <code>GET /api/events</code> · v{version}</p>
+<p><a href="/console/login">Consola / console</a></p>
 </body></html>"""
 
 
@@ -61,6 +62,7 @@ def create_app(platform: Platform, *, access_log: bool = True) -> FastAPI:
     app.include_router(events_api.build_router(platform))
     app.include_router(customers_api.build_router(platform))
     app.include_router(commerce_api.build_router(platform))
+    console.install(app, platform)
 
     @app.get("/healthz", tags=["operations"], summary="Liveness and database check")
     async def healthz() -> Response:
@@ -69,7 +71,9 @@ def create_app(platform: Platform, *, access_log: bool = True) -> FastAPI:
         return json_response({"status": "ok", "version": __version__})
 
     @app.get("/", include_in_schema=False)
-    async def home() -> Response:
+    def home(request: Request) -> Response:
+        if console.signed_in(request, platform):
+            return RedirectResponse("/console", status_code=303)
         counts = collect.counts_by_channel(platform.engine)
         total = sum(counts.values())
         per_channel = [
