@@ -57,7 +57,7 @@ class Platform:
         read = 0
         while True:
             after = identity.last_processed_event(self.engine)
-            events = collect.read_log(self.engine, after, batch)
+            events = collect.read_log(self.engine, after, batch, with_properties=False)
             if not events:
                 return read
             result = identity.process_touches(

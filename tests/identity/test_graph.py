@@ -121,6 +121,7 @@ def test_household_sharing_email_keeps_two_customer_numbers_apart(platform: Plat
             "web",
             None,
         )
+        g.flush()
         refresh_customers(conn, g.dirty - g.retired, utcnow())
     assert customer_of(e, "customer_number", "N1") != customer_of(e, "customer_number", "N2")
     assert refusals(platform) == ["max_per_profile"]
@@ -303,6 +304,7 @@ def test_merge_then_unmerge_restores_the_original_state_exactly(
     with write_transaction(e) as conn:
         g = Graph(conn)
         merged = g.try_link(a_c, b_c, [], utcnow(), kind="manual", reason="agent merged")
+        g.flush()
         refresh_customers(conn, g.dirty - g.retired, utcnow())
     event("merged" if merged else "merge refused")
     if not merged:

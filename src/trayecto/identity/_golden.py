@@ -97,33 +97,59 @@ def _choose(attr: str, rows: list[Any]) -> dict[str, Any]:
     }
 
 
-def golden_for(conn: Connection, customer_id: UUID) -> dict[str, dict[str, Any]]:
-    rows = conn.execute(
-        sa.select(observations)
-        .join(profiles, profiles.c.id == observations.c.profile_id)
-        .where(profiles.c.customer_id == customer_id)
-    ).all()
+def _golden(rows: Iterable[Any]) -> dict[str, dict[str, Any]]:
     by_attr: dict[str, list[Any]] = defaultdict(list)
     for r in rows:
         by_attr[r.attribute].append(r)
     return {attr: _choose(attr, rs) for attr, rs in sorted(by_attr.items())}
 
 
+def golden_for(conn: Connection, customer_id: UUID) -> dict[str, dict[str, Any]]:
+    rows = conn.execute(
+        sa.select(observations)
+        .join(profiles, profiles.c.id == observations.c.profile_id)
+        .where(profiles.c.customer_id == customer_id)
+    ).all()
+    return _golden(rows)
+
+
 def refresh_customers(conn: Connection, customer_ids: Iterable[UUID], at: datetime) -> None:
-    """Recompute the golden record and the search keys of each customer."""
-    for cid in customer_ids:
-        golden = golden_for(conn, cid)
-        first = golden.get("first_name", {}).get("value", "")
-        last = golden.get("last_name", {}).get("value", "")
-        name = f"{first} {last}".strip() or None
+    """Recompute the golden record and the search keys of each customer, in bulk."""
+    ids = sorted(set(customer_ids))
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        rows = conn.execute(
+            sa.select(observations, profiles.c.customer_id)
+            .join(profiles, profiles.c.id == observations.c.profile_id)
+            .where(profiles.c.customer_id.in_(chunk))
+        ).all()
+        per_customer: dict[UUID, list[Any]] = defaultdict(list)
+        for r in rows:
+            per_customer[r.customer_id].append(r)
+        updates = []
+        for cid in chunk:
+            golden = _golden(per_customer.get(cid, ()))
+            first = golden.get("first_name", {}).get("value", "")
+            last = golden.get("last_name", {}).get("value", "")
+            updates.append(
+                {
+                    "cid": cid,
+                    "golden": golden,
+                    "display_name": f"{first} {last}".strip() or None,
+                    "name_key": fold(f"{first} {last}")[:200] or None,
+                    "name_key_rev": fold(f"{last} {first}")[:200] or None,
+                    "updated_at": at,
+                }
+            )
         conn.execute(
             customers.update()
-            .where(customers.c.id == cid)
+            .where(customers.c.id == sa.bindparam("cid"))
             .values(
-                golden=golden,
-                display_name=name,
-                name_key=fold(f"{first} {last}")[:200] or None,
-                name_key_rev=fold(f"{last} {first}")[:200] or None,
-                updated_at=at,
-            )
+                golden=sa.bindparam("golden"),
+                display_name=sa.bindparam("display_name"),
+                name_key=sa.bindparam("name_key"),
+                name_key_rev=sa.bindparam("name_key_rev"),
+                updated_at=sa.bindparam("updated_at"),
+            ),
+            updates,
         )

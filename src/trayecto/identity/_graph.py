@@ -46,6 +46,46 @@ class Graph:
         self._counts: dict[UUID, dict[str, set[str]]] = {}
         self.dirty: set[UUID] = set()  # customers whose golden record must be recomputed
         self.retired: set[UUID] = set()  # customer ids merged away in this batch
+        # Write-behind: new profiles, customers and identities are inserted in bulk, before
+        # any statement that could read or update them (like an ORM's autoflush).
+        self._new_profiles: list[dict[str, Any]] = []
+        self._new_customers: list[dict[str, Any]] = []
+        self._new_identities: list[dict[str, Any]] = []
+        self._new_links: list[dict[str, Any]] = []
+        self._new_refusals: list[dict[str, Any]] = []
+        # Merges not yet written, in order, and where each merged-away customer went.
+        self._merges: list[dict[str, Any]] = []
+        self._redirect: dict[UUID, UUID] = {}
+
+    def flush(self) -> None:
+        """Write everything pending, in an order that keeps the store consistent."""
+        for table, rows in (
+            (profiles, self._new_profiles),
+            (customers, self._new_customers),
+            (identities, self._new_identities),
+            (links, self._new_links),
+            (refusals, self._new_refusals),
+        ):
+            if rows:
+                self.conn.execute(table.insert(), rows)
+                rows.clear()
+        if self._merges:
+            # In order: a customer merged twice in one batch ends up where the last went.
+            self.conn.execute(
+                profiles.update()
+                .where(profiles.c.customer_id == sa.bindparam("gone"))
+                .values(customer_id=sa.bindparam("keep")),
+                self._merges,
+            )
+            self.conn.execute(
+                customers.update()
+                .where(customers.c.id == sa.bindparam("gone"))
+                .values(
+                    status="merged", merged_into=sa.bindparam("keep"), updated_at=sa.bindparam("at")
+                ),
+                self._merges,
+            )
+            self._merges = []
 
     # --- reads, cached -------------------------------------------------------------------
 
@@ -94,10 +134,13 @@ class Graph:
             cid = self.conn.execute(
                 sa.select(profiles.c.customer_id).where(profiles.c.id == profile_id)
             ).scalar_one()
-            self._customer[profile_id] = cid
+        while cid in self._redirect:
+            cid = self._redirect[cid]
+        self._customer[profile_id] = cid
         return cid
 
     def profiles_of(self, customer_id: UUID) -> list[UUID]:
+        self.flush()
         return list(
             self.conn.execute(
                 sa.select(profiles.c.id).where(profiles.c.customer_id == customer_id)
@@ -107,6 +150,7 @@ class Graph:
     def _values(self, customer_id: UUID) -> dict[str, set[str]]:
         vals = self._counts.get(customer_id)
         if vals is None:
+            self.flush()
             rows = self.conn.execute(
                 sa.select(identities.c.type, identities.c.value)
                 .join(profiles, profiles.c.id == identities.c.profile_id)
@@ -128,10 +172,8 @@ class Graph:
 
     def new_profile(self, at: datetime) -> UUID:
         pid = new_id()
-        self.conn.execute(profiles.insert().values(id=pid, customer_id=pid, created_at=at))
-        self.conn.execute(
-            customers.insert().values(id=pid, status="active", golden={}, updated_at=at)
-        )
+        self._new_profiles.append({"id": pid, "customer_id": pid, "created_at": at})
+        self._new_customers.append({"id": pid, "status": "active", "golden": {}, "updated_at": at})
         self._customer[pid] = pid
         self._counts[pid] = defaultdict(set)
         self.dirty.add(pid)
@@ -159,7 +201,7 @@ class Graph:
         ]
         if not rows:
             return
-        self.conn.execute(identities.insert(), rows)
+        self._new_identities.extend(rows)
         cid = self.customer_of(profile_id)
         vals = self._values(cid)
         for k, v in ids:
@@ -181,21 +223,22 @@ class Graph:
     def refuse(
         self, a: UUID, b: UUID, rule: str, reason: str, evidence: dict[str, Any], at: datetime
     ) -> None:
-        self.conn.execute(
-            refusals.insert().values(
-                id=new_id(),
-                a_profile_id=a,
-                b_profile_id=b,
-                rule=rule,
-                reason=reason,
-                evidence=evidence,
-                created_at=at,
-            )
+        self._new_refusals.append(
+            {
+                "id": new_id(),
+                "a_profile_id": a,
+                "b_profile_id": b,
+                "rule": rule,
+                "reason": reason,
+                "evidence": evidence,
+                "created_at": at,
+            }
         )
 
     def mark_shared(self, ident: Identifier) -> None:
         if ident in self._shared:
             return
+        self.flush()
         self._shared.add(ident)
         self.conn.execute(
             identities.update()
@@ -247,37 +290,30 @@ class Graph:
                     at,
                 )
                 return False
-        self.conn.execute(
-            links.insert().values(
-                id=new_id(),
-                a_profile_id=a,
-                b_profile_id=b,
-                kind=kind,
-                reason=reason
+        self._new_links.append(
+            {
+                "id": new_id(),
+                "a_profile_id": a,
+                "b_profile_id": b,
+                "kind": kind,
+                "reason": reason
                 or ("shared strong identifier" if strong else "anonymous activity identified"),
-                evidence=ev,
-                created_at=at,
-            )
+                "evidence": ev,
+                "created_at": at,
+                "removed_at": None,
+                "removed_reason": None,
+            }
         )
         self._merge_customers(ca, cb, at)
         return True
 
     def _merge_customers(self, ca: UUID, cb: UUID, at: datetime) -> None:
         keep, gone = (ca, cb) if ca < cb else (cb, ca)
-        self.conn.execute(
-            profiles.update().where(profiles.c.customer_id == gone).values(customer_id=keep)
-        )
-        self.conn.execute(
-            customers.update()
-            .where(customers.c.id == gone)
-            .values(status="merged", merged_into=keep, updated_at=at)
-        )
-        for pid, cid in list(self._customer.items()):
-            if cid == gone:
-                self._customer[pid] = keep
         merged = self._values(keep)
         for t, vs in self._values(gone).items():
             merged[t] |= vs
+        self._merges.append({"gone": gone, "keep": keep, "at": at})
+        self._redirect[gone] = keep
         self._counts.pop(gone, None)
         self.dirty.discard(gone)
         self.retired.add(gone)
@@ -293,6 +329,7 @@ class Graph:
         Returns the resulting customer ids.
         """
         at = at or utcnow()
+        self.flush()
         row = self.conn.execute(sa.select(links).where(links.c.id == link_id)).first()
         if row is None:
             raise NotFoundError("no such merge", code="merge_not_found", field="link_id")
@@ -309,6 +346,7 @@ class Graph:
         return self.recluster(cluster, at)
 
     def recluster(self, customer_id: UUID, at: datetime) -> list[UUID]:
+        self.flush()
         members = list(
             self.conn.execute(
                 sa.select(profiles.c.id).where(profiles.c.customer_id == customer_id)
@@ -350,6 +388,7 @@ class Graph:
             )
             for p in comp:
                 self._customer[p] = cid
+            self._redirect.pop(cid, None)
             self._counts.pop(cid, None)
             self.dirty.add(cid)
             self.retired.discard(cid)

@@ -281,6 +281,7 @@ def _store_chunk(
                     evidence={"record_id": record_id},
                 )
             stored += 1
+        graph.flush()
         write_observations(conn, seen)
         refresh_customers(conn, graph.dirty - graph.retired, at)
     return stored, unchanged, refused

@@ -125,6 +125,7 @@ def process_touches(
     with write_transaction(engine) as conn:
         graph = Graph(conn)
         result = stitch_touches(conn, graph, touches, region, key)
+        graph.flush()
         write_observations(conn, result.observations)
         refresh_customers(conn, graph.dirty - graph.retired, utcnow())
         _set_checkpoint(conn, max(t.event_id for t in touches))
