@@ -48,6 +48,21 @@ class Settings(BaseSettings):
         "32 characters or a known placeholder is refused.",
     )
 
+    match_upper: float = Field(
+        default=0.99,
+        gt=0,
+        lt=1,
+        description="Probabilistic matching: pairs at or above this match probability merge "
+        "automatically.",
+    )
+    match_lower: float = Field(
+        default=0.8,
+        gt=0,
+        lt=1,
+        description="Probabilistic matching: pairs from this probability up to the upper "
+        "threshold go to the review queue; below it, nothing.",
+    )
+
     @cached_property
     def resolved_home(self) -> Path:
         return self.home.expanduser().resolve()

@@ -19,6 +19,7 @@ from rich.progress import (
     SpinnerColumn,
     TaskProgressColumn,
     TextColumn,
+    TimeElapsedColumn,
 )
 from rich.table import Table
 
@@ -27,7 +28,9 @@ from trayecto.cli._common import err, friendly, out, platform
 from trayecto.kernel import ValidationError
 
 export_app = typer.Typer(help="Export data.", no_args_is_help=True)
-customers_app = typer.Typer(help="Customers: look up, undo merges.", no_args_is_help=True)
+customers_app = typer.Typer(
+    help="Customers: look up, review probable duplicates, undo merges.", no_args_is_help=True
+)
 
 
 def register_imports(import_app: typer.Typer) -> None:
@@ -83,20 +86,72 @@ def import_customers(
 
 
 @friendly
-def resolve() -> None:
-    """Bring identity resolution up to date: stitch every event not yet seen."""
-    with (
-        platform() as p,
-        Progress(
+def resolve(
+    upper: Annotated[
+        float | None,
+        typer.Option(help="Merge pairs at or above this match probability (default: settings)."),
+    ] = None,
+    lower: Annotated[
+        float | None,
+        typer.Option(help="Queue pairs from this probability up to --upper for review."),
+    ] = None,
+    full: Annotated[
+        bool, typer.Option("--full", help="Score every customer, not only new and changed ones.")
+    ] = False,
+    retrain: Annotated[
+        bool, typer.Option("--retrain", help="Learn the model again from today's customers.")
+    ] = False,
+    matching: Annotated[
+        bool, typer.Option(help="Run probabilistic matching after stitching.")
+    ] = True,
+) -> None:
+    """Bring identity resolution up to date: stitch every event not yet seen, then match
+    customers who share no identifier (names, address, birth date, phone fragments)."""
+    with platform() as p:
+        with Progress(
             SpinnerColumn(),
             TextColumn("[bold]{task.description}"),
             MofNCompleteColumn(),
             console=err,
-        ) as bar,
-    ):
-        task = bar.add_task("stitching events", total=None)
-        done = p.sync_identity(on_progress=lambda n: bar.update(task, completed=n))
-    out.print(f"{done:,} events stitched into the identity graph")
+        ) as bar:
+            task = bar.add_task("stitching events", total=None)
+            done = p.sync_identity(on_progress=lambda n: bar.update(task, completed=n))
+        out.print(f"{done:,} events stitched into the identity graph")
+        if not matching:
+            return
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+        ) as bar:
+            task = bar.add_task("matching", total=None)
+
+            def progress(stage: str, n: int, total: int | None) -> None:
+                bar.update(task, description=stage, completed=n, total=total)
+
+            report = identity.run_matching(
+                p.engine,
+                p.settings.resolved_home,
+                upper=p.settings.match_upper if upper is None else upper,
+                lower=p.settings.match_lower if lower is None else lower,
+                full=full,
+                retrain=retrain,
+                on_progress=progress,
+            )
+    table = Table("probabilistic matching", "", title=f"run {report.run_id}", title_justify="left")
+    table.add_row("customers", f"{report.customers:,}")
+    table.add_row("new or changed (scored)", f"{report.new_customers:,}")
+    table.add_row("pairs scored", f"{report.pairs_scored:,}")
+    table.add_row("auto-merged", f"[green]{report.auto_merged:,}[/]")
+    table.add_row("queued for review", f"[yellow]{report.queued:,}[/]")
+    table.add_row("refused by graph rules", f"{report.refused:,}")
+    table.add_row("already decided", f"{report.skipped:,}")
+    table.add_row("model", "learned in this run" if report.trained else "reused")
+    table.add_row("time", f"{report.seconds:.1f} s")
+    out.print(table)
 
 
 @export_app.command("identities")
@@ -206,3 +261,66 @@ def consent(
             p.engine, customer_id, purpose, channel, granted, origin="api", evidence={"by": "cli"}
         )
     out.print("recorded" if changed else "unchanged: that was already the customer's choice")
+
+
+@customers_app.command("review")
+@friendly
+def review(
+    status: Annotated[
+        str, typer.Option(help="pending, accepted, rejected, auto_merged, refused")
+    ] = "pending",
+    limit: Annotated[int, typer.Option(help="How many to show.")] = 20,
+) -> None:
+    """Probable duplicates waiting for a decision, with the evidence field by field."""
+    with platform() as p:
+        page, more = identity.review_queue(p.engine, status, limit=limit)
+    if not page:
+        out.print(f"no {status} candidates")
+        return
+    for c in page:
+        table = Table(
+            "field",
+            str(c.a.display_name or c.a.id),
+            str(c.b.display_name or c.b.id),
+            "level",
+            "weight",
+            title=f"{c.id}  p={c.probability:.4f}  weight={c.match_weight:.1f}  [{c.status}]",
+            title_justify="left",
+        )
+        for e in c.evidence:
+            w = float(e.get("weight") or 0)
+            colour = "green" if w > 0 else "red" if w < 0 else "white"
+            table.add_row(
+                e["field"],
+                e.get("left") or "—",
+                e.get("right") or "—",
+                str(e.get("level") or ""),
+                f"[{colour}]{w:+.1f}[/]",
+            )
+        out.print(table)
+    if more:
+        out.print(f"more: trayecto customers review --limit {limit * 2}")
+    out.print("decide: trayecto customers decide ID --accept | --reject")
+
+
+@customers_app.command("decide")
+@friendly
+def decide(
+    candidate_id: Annotated[UUID, typer.Argument(help="The candidate's id (see review).")],
+    accept: Annotated[
+        bool | None,
+        typer.Option("--accept/--reject", help="One person (merge) or two (never again)."),
+    ] = None,
+    by: Annotated[str, typer.Option(help="Who decides (kept with the decision).")] = "cli",
+) -> None:
+    """Accept (merge the two customers) or reject (never propose them again) a candidate."""
+    if accept is None:
+        raise ValidationError("say --accept or --reject", code="missing_field", field="accept")
+    with platform() as p:
+        c = identity.decide_candidate(p.engine, candidate_id, accept=accept, by=by)
+    if c.status == "accepted":
+        out.print(f"[green]merged[/]: {c.a.display_name or c.a.id} is now customer {c.a.id}")
+    elif c.status == "refused":
+        out.print("[red]refused[/]: the identity graph's rules do not allow this merge")
+    else:
+        out.print("rejected: this pair will not be proposed again")

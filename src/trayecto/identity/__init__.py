@@ -13,12 +13,22 @@ from trayecto.identity._consent import (
 )
 from trayecto.identity._consent import get_consents, may_contact, record_consent
 from trayecto.identity._golden import RULE_BY_ATTRIBUTE, TRUST
+from trayecto.identity._match import MatchReport, run_matching
 from trayecto.identity._privacy import ErasurePlan, erase_identity, plan_erasure
 from trayecto.identity._records import (
     RECORD_FIELDS,
     RecordImportReport,
     import_customer_records,
     parse_record_mapping,
+)
+from trayecto.identity._review import (
+    Candidate,
+    CustomerBrief,
+    MatchModel,
+    decide_candidate,
+    get_candidate,
+    latest_model,
+    review_queue,
 )
 from trayecto.identity._rules import RULES, IdRule, IdType, normalize
 from trayecto.identity._service import (
@@ -45,29 +55,38 @@ __all__ = [
     "RULES",
     "RULE_BY_ATTRIBUTE",
     "TRUST",
+    "Candidate",
+    "CustomerBrief",
     "CustomerSummary",
     "CustomerView",
     "ErasurePlan",
     "EventRef",
     "IdRule",
     "IdType",
+    "MatchModel",
+    "MatchReport",
     "Merge",
     "RecordImportReport",
     "StitchResult",
     "Touch",
+    "decide_candidate",
     "erase_identity",
     "event_refs",
     "export_identity_rows",
+    "get_candidate",
     "get_consents",
     "get_customer",
     "import_customer_records",
     "last_processed_event",
+    "latest_model",
     "may_contact",
     "normalize",
     "parse_record_mapping",
     "plan_erasure",
     "process_touches",
     "record_consent",
+    "review_queue",
+    "run_matching",
     "search_customers",
     "unmerge",
 ]

@@ -12,7 +12,15 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from trayecto import __version__, access, collect
 from trayecto.bootstrap import Platform
-from trayecto.web import commerce_api, console, customers_api, errors, events_api, tracking
+from trayecto.web import (
+    commerce_api,
+    console,
+    customers_api,
+    errors,
+    events_api,
+    review_api,
+    tracking,
+)
 from trayecto.web.accesslog import AccessLog
 from trayecto.web.errors import json_response
 
@@ -62,6 +70,7 @@ def create_app(platform: Platform, *, access_log: bool = True) -> FastAPI:
     app.include_router(events_api.build_router(platform))
     app.include_router(customers_api.build_router(platform))
     app.include_router(commerce_api.build_router(platform))
+    app.include_router(review_api.build_router(platform))
     console.install(app, platform)
 
     @app.get("/healthz", tags=["operations"], summary="Liveness and database check")
