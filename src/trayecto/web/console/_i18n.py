@@ -107,6 +107,13 @@ class Formatter:
         pattern: str = Locale.parse(self.locale).datetime_formats["medium"]
         return pattern.replace("{1}", day).replace("{0}", hour)
 
+    def date(self, value: datetime | str | None) -> str:
+        """``5 oct 2026`` / ``Oct 5, 2026`` in the shop's zone."""
+        dt = self._dt(value)
+        if dt is None:
+            return "—"
+        return format_skeleton("yMMMd", dt, tzinfo=self.tz, locale=self.locale)
+
     def iso(self, value: datetime | str | None) -> str:
         dt = self._dt(value)
         return dt.astimezone(self.tz).isoformat(timespec="minutes") if dt else ""

@@ -87,8 +87,8 @@ RULE_LABELS = {
 }
 
 MERGE_KIND_LABELS = {
-    "deterministic": N_("Same identifier"),
-    "probabilistic": N_("Likely the same person"),
+    "deterministic": N_("Exact match"),
+    "probabilistic": N_("Probable match"),
     "manual": N_("Merged by hand"),
 }
 
@@ -262,7 +262,7 @@ def channel_rows(view: identity.CustomerView, lb: Labels, fmt: Formatter) -> lis
                 "channel": ch,
                 "label": lb.channel(ch),
                 "events": fmt.number(int(c.get("events", 0))),
-                "first": fmt.when(c.get("first_seen_at")),
+                "first": fmt.date(c.get("first_seen_at")),
                 "last": fmt.when(c.get("last_seen_at")),
                 "last_ago": fmt.ago(c.get("last_seen_at")),
             }
@@ -385,7 +385,8 @@ def timeline(
                 entry["title"] = f"{lb.of(EVENT_LABELS, typ)}: {i['title']}"
             else:
                 entry["title"] = lb.of(EVENT_LABELS, typ, fallback=str(i.get("title") or typ))
-            entry["subtitle"] = names.get(str(i.get("source_id") or "")) or ""
+            source = names.get(str(i.get("source_id") or "")) or ""
+            entry["subtitle"] = "" if source == entry["channel_label"] else source
             if i.get("location_id"):
                 entry["details"].append((_("Shop"), str(i["location_id"])))
             entry["details"] += _scalars(
