@@ -49,13 +49,17 @@ class Platform:
         self.writer.on_commit = self.follower.poke
 
     def sync_identity(
-        self, batch: int = 5000, on_progress: Callable[[int], None] | None = None
+        self,
+        batch: int = 5000,
+        on_progress: Callable[[int], None] | None = None,
+        max_batches: int | None = None,
     ) -> int:
         """Stitch every event of the log that identity has not seen yet; returns how many
         events were read. Safe to run from several processes: each batch moves the
         checkpoint in the same transaction as its writes."""
-        read = 0
-        while True:
+        read = batches = 0
+        while max_batches is None or batches < max_batches:
+            batches += 1
             after = identity.last_processed_event(self.engine)
             events = collect.read_log(self.engine, after, batch, with_properties=False)
             if not events:
@@ -72,6 +76,7 @@ class Platform:
             read += len(events)
             if on_progress:
                 on_progress(read)
+        return read
 
     # --- privacy: flows that cross domains ------------------------------------------------
 

@@ -61,8 +61,20 @@ def serve(
     access_log: Annotated[
         bool, typer.Option(help="Log every request: method, path, status, time; never PII.")
     ] = True,
+    worker: Annotated[
+        bool,
+        typer.Option(
+            help="Run the background worker (identity stitching) as a second process, so it "
+            "never competes with ingestion for the interpreter. --no-worker stitches inside "
+            "the server process instead."
+        ),
+    ] = True,
 ) -> None:
     """Start the HTTP server (tracking API, admin API, console). Applies migrations first."""
+    import os
+    import subprocess
+    import sys
+
     import uvicorn
 
     from trayecto.web import create_app
@@ -72,13 +84,57 @@ def serve(
             f"trayecto {__version__} on [bold]http://{host}:{port}[/] "
             f"· store: {p.engine.url.render_as_string(hide_password=True)}"
         )
-        uvicorn.run(
-            create_app(p, access_log=access_log),
-            host=host,
-            port=port,
-            access_log=False,  # ours (trayecto.web.accesslog) leaves out query strings
-            log_level="info",
+        child = (
+            subprocess.Popen(
+                [sys.executable, "-m", "trayecto", "worker", "--parent", str(os.getpid())]
+            )
+            if worker
+            else None
         )
+        try:
+            uvicorn.run(
+                create_app(p, access_log=access_log, follow_log=child is None),
+                host=host,
+                port=port,
+                access_log=False,  # ours (trayecto.web.accesslog) leaves out query strings
+                log_level="info",
+            )
+        finally:
+            if child is not None:
+                child.terminate()
+                try:
+                    child.wait(30)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+
+
+@app.command("worker")
+@friendly
+def worker_cmd(
+    interval: Annotated[float, typer.Option(help="Seconds between polls when idle.")] = 0.2,
+    parent: Annotated[
+        int | None, typer.Option(help="Stop when this process (the server) is gone.")
+    ] = None,
+) -> None:
+    """Run background work: follow the event log and stitch identities, until stopped."""
+    import os
+    import signal
+    import time
+
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    with platform() as p:
+        while not stopping:
+            if parent is not None and os.getppid() != parent:
+                return  # the server is gone (even killed): so is its worker
+            if p.sync_identity(max_batches=1) == 0:
+                time.sleep(interval)
 
 
 @db_app.command("upgrade")

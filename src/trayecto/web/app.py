@@ -43,12 +43,13 @@ Fuentes / sources: <strong>{sources}</strong></p>
 </body></html>"""
 
 
-def create_app(platform: Platform, *, access_log: bool = True) -> FastAPI:
+def create_app(platform: Platform, *, access_log: bool = True, follow_log: bool = True) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         platform.writer.start()
-        platform.follower.start()
-        platform.follower.poke()  # catch up with what was written while we were down
+        if follow_log:  # else a separate ``trayecto worker`` process follows the log
+            platform.follower.start()
+            platform.follower.poke()  # catch up with what was written while we were down
         sweeper = asyncio.create_task(commerce_api.sweep_expired_holds(platform))
         try:
             yield
