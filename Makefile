@@ -42,7 +42,7 @@ $(STAMP): pyproject.toml | $(PY)
 
 # Debian packages the tests need; apt-get runs only if something is missing (see the script).
 system-deps:
-	@bash $(SYSDEPS) postgresql
+	@bash $(SYSDEPS) postgresql chromium
 
 # --- run ----------------------------------------------------------------------------------
 
