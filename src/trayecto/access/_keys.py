@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -294,3 +295,25 @@ def authenticate_token(engine: Engine, token: str | None) -> ApiToken:
             "invalid or revoked API token", code="invalid_token", field="Authorization"
         )
     return _token(row)
+
+
+class WriteKeyCache:
+    """Remembers authenticated write keys for ``ttl`` seconds, saving a query on every
+    tracking request. A revoked key stops working within ``ttl``; unknown keys are never
+    cached (each costs a lookup, as it should)."""
+
+    def __init__(self, engine: Engine, ttl: float = 1.0) -> None:
+        self._engine = engine
+        self._ttl = ttl
+        self._known: dict[str, tuple[float, Source]] = {}
+
+    def authenticate(self, key: str | None) -> Source:
+        if key:
+            hit = self._known.get(key)
+            if hit is not None and hit[0] > time.monotonic():
+                return hit[1]
+        source = authenticate_write_key(self._engine, key)
+        if len(self._known) > 10_000:
+            self._known.clear()
+        self._known[key or ""] = (time.monotonic() + self._ttl, source)
+        return source

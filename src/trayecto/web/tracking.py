@@ -92,6 +92,7 @@ def build_router(platform: Platform) -> APIRouter:
     settings = platform.settings
     engine = platform.engine
     writer = platform.writer
+    keys = access.WriteKeyCache(engine)
     router = APIRouter(tags=["tracking"])
 
     async def ingest(request: Request) -> Response:
@@ -105,7 +106,7 @@ def build_router(platform: Platform) -> APIRouter:
         limit = settings.max_batch_bytes if forced is None else settings.max_message_bytes
 
         header_key = _basic_user(request.headers.get("authorization"))
-        source = access.authenticate_write_key(engine, header_key) if header_key else None
+        source = keys.authenticate(header_key) if header_key else None
 
         length = request.headers.get("content-length")
         # Refuse an oversize uncompressed batch before reading it; a compressed body is
@@ -140,9 +141,7 @@ def build_router(platform: Platform) -> APIRouter:
 
         if source is None:
             body_key = payload.get("writeKey") if isinstance(payload, dict) else None
-            source = access.authenticate_write_key(
-                engine, body_key if isinstance(body_key, str) else None
-            )
+            source = keys.authenticate(body_key if isinstance(body_key, str) else None)
 
         origin = collect.Origin(source.id, source.channel.value, source.location_id)
         try:
