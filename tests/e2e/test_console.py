@@ -52,6 +52,7 @@ def browser() -> Iterator[Browser]:
 class Shop:
     url: str
     customer_id: str
+    other_id: str  # Pedro, a customer with no consent recorded
     platform: Platform
 
 
@@ -95,7 +96,8 @@ def shop(
             {
                 "type": "identify", "anonymousId": "a-1", "userId": "C42", "timestamp": "2026-10-01T10:02:00Z",
                 "traits": {"firstName": "Lucía", "lastName": "García", "email": "lucia@example.es",
-                           "phone": "600 11 22 33", "city": "Madrid"},
+                           "phone": "600 11 22 33", "city": "Madrid",
+                           "consents": {"marketing": {"email": True, "sms": False}}},
             },
         )  # fmt: skip
         send(
@@ -106,6 +108,8 @@ def shop(
                 "traits": {"email": "LUCIA@example.es", "loyalty_card": "2901", "birthday": "1990-02-03"},
             },
             {"type": "track", "userId": "2901", "event": "Store Visit", "properties": {"minutes": 12}, "timestamp": "2026-10-03T18:05:00Z"},
+            {"type": "identify", "userId": "3100", "timestamp": "2026-10-04T12:00:00Z",
+             "traits": {"firstName": "Pedro", "lastName": "Sanz", "email": "pedro@example.es"}},
         )  # fmt: skip
         send(
             http,
@@ -119,7 +123,8 @@ def shop(
     platform.sync_identity()
     hits = identity.search_customers(e, "lucia@example.es", "ES")
     assert len(hits) == 1
-    return Shop(server.url, str(hits[0].id), platform)
+    pedro = identity.search_customers(e, "pedro@example.es", "ES")
+    return Shop(server.url, str(hits[0].id), str(pedro[0].id), platform)
 
 
 def new_page(browser: Browser, locale: str = "es-ES") -> tuple[BrowserContext, Page]:
@@ -183,10 +188,16 @@ def test_clerk_signs_in_finds_a_customer_by_phone_and_sees_the_360(
         expect(ids.locator("h3", has_text=channel)).to_be_visible()
     expect(ids).to_contain_text("Tarjeta de fidelización")
     expect(ids).to_contain_text("2901")
-    expect(page.locator("#consents")).to_contain_text("No hay consentimiento registrado")
+    consents = page.locator("#consents")
+    expect(consents.locator("li.row")).to_have_count(2)
+    expect(consents.locator("li", has_text="Correo electrónico")).to_contain_text("concedido")
+    expect(consents.locator("li", has_text="SMS")).to_contain_text("denegado")
+    expect(consents.locator("li", has_text="SMS")).to_contain_text("Marketing")
+    expect(consents.locator("li", has_text="SMS")).to_contain_text("desde un evento")
     expect(page.locator("#merges")).to_contain_text("Coincidencia exacta")
     expect(page.locator("#merges")).to_contain_text("Actividad anónima que después se identificó")
-    expect(page.locator("#channels tbody tr")).to_have_count(3)
+    expect(page.locator("#channels li.row")).to_have_count(3)
+    expect(page.locator("#channels li", has_text="Web")).to_contain_text("24 interacciones")
 
     timeline = page.locator("#timeline")
     items = timeline.locator("li.item")
@@ -246,7 +257,11 @@ def test_languages_follow_the_user_and_the_switch(browser: Browser, shop: Shop) 
     expect(page.locator(".who")).to_contain_text("Customer service agent")
     page.goto(shop.url + f"/console/customers/{shop.customer_id}")
     expect(page.locator("#golden h2")).to_have_text("Customer record")
+    expect(page.locator("#consents")).to_contain_text("Marketing")
+    page.goto(shop.url + f"/console/customers/{shop.other_id}")
+    expect(page.locator("h1#customer-name")).to_have_text("Pedro Sanz")
     expect(page.locator("#consents")).to_contain_text("No consent recorded")
+    page.goto(shop.url + f"/console/customers/{shop.customer_id}")
     expect(page.locator("#timeline h2")).to_have_text("Activity across channels")
     expect(page.locator("#golden .golden-row", has_text="Birth date")).to_contain_text(
         "February 3, 1990"

@@ -232,10 +232,7 @@ def build_router(platform: Platform) -> APIRouter:
         except TrayectoError:
             return error_page(request, v, 400, render.gettext(v.locale, _BAD_LINK))
         names = source_names()
-        get_consents = getattr(identity, "get_consents", None)
-        consent_rows = (
-            present.consents(get_consents(engine, view.id), names, lb, fmt) if get_consents else []
-        )
+        consent_data = identity.get_consents(engine, view.id)
         base = f"/console/customers/{view.id}"
 
         def link(**params: str | None) -> str:
@@ -258,8 +255,8 @@ def build_router(platform: Platform) -> APIRouter:
             golden=present.golden_rows(view, names, lb, fmt),
             identities=present.identity_groups(view, names, lb, fmt),
             channels=present.channel_rows(view, lb, fmt),
-            consents=consent_rows,
-            consents_known=get_consents is not None,
+            consents=present.consents(consent_data.get("current"), names, lb, fmt),
+            consent_history=present.consents(consent_data.get("history"), names, lb, fmt),
             merges=present.merges(view, lb, fmt),
             refusals=present.refusals(view, lb, fmt),
             timeline=present.timeline(items, names, lb, fmt),

@@ -149,6 +149,12 @@ CONSENT_CHANNEL_LABELS = {
     "all": N_("All channels"),
 }
 
+CONSENT_ORIGIN_LABELS = {
+    "event": N_("from an event"),
+    "api": N_("through the API"),
+    "import": N_("from an import"),
+}
+
 _WEAK = {"anonymous_id", "device_id"}
 
 
@@ -261,6 +267,7 @@ def channel_rows(view: identity.CustomerView, lb: Labels, fmt: Formatter) -> lis
             {
                 "channel": ch,
                 "label": lb.channel(ch),
+                "count": int(c.get("events", 0)),
                 "events": fmt.number(int(c.get("events", 0))),
                 "first": fmt.date(c.get("first_seen_at")),
                 "last": fmt.when(c.get("last_seen_at")),
@@ -306,25 +313,24 @@ def refusals(view: identity.CustomerView, lb: Labels, fmt: Formatter) -> list[di
     ]
 
 
-def _get(obj: Any, key: str) -> Any:
-    return obj.get(key) if isinstance(obj, Mapping) else getattr(obj, key, None)
-
-
 def consents(
-    data: Any, names: Mapping[str, str], lb: Labels, fmt: Formatter
+    statements: Iterable[Mapping[str, Any]] | None,
+    names: Mapping[str, str],
+    lb: Labels,
+    fmt: Formatter,
 ) -> list[dict[str, Any]]:
-    """The current consent per purpose and channel, from ``identity.get_consents``."""
-    current = _get(data, "current") if data is not None else None
+    """Consent statements (``identity.get_consents``' current ones, or its history)."""
     rows = []
-    for c in current or []:
-        source_id = _get(c, "source_id")
+    for c in statements or []:
+        source_id = c.get("source_id")
         rows.append(
             {
-                "purpose": lb.of(CONSENT_PURPOSE_LABELS, _get(c, "purpose")),
-                "channel": lb.of(CONSENT_CHANNEL_LABELS, _get(c, "channel")),
-                "granted": bool(_get(c, "granted")),
+                "purpose": lb.of(CONSENT_PURPOSE_LABELS, c.get("purpose")),
+                "channel": lb.of(CONSENT_CHANNEL_LABELS, c.get("channel")),
+                "granted": bool(c.get("granted")),
                 "source": names.get(str(source_id)) if source_id else None,
-                "when": fmt.when(_get(c, "recorded_at")),
+                "origin": lb.of(CONSENT_ORIGIN_LABELS, c.get("origin")),
+                "when": fmt.when(c.get("recorded_at")),
             }
         )
     return rows
