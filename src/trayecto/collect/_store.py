@@ -29,6 +29,7 @@ __all__ = [
     "EventFilter",
     "EventPage",
     "append_events",
+    "append_events_dbapi",
     "count_events",
     "counts_by_channel",
     "encode_cursor",
@@ -148,6 +149,41 @@ def append_events(conn: Connection, batch: Sequence[NativeEvent]) -> int:
     to_row = _ROW[dialect]
     result = conn.exec_driver_sql(_SQL[dialect], [to_row(e) for e in batch])
     return max(result.rowcount, 0)
+
+
+def append_events_dbapi(
+    dbapi_conn: Any, dialect: str, batches: Sequence[Sequence[NativeEvent]]
+) -> list[int]:
+    """The writer's hot path: append several requests' events in one transaction on a raw
+    DB-API connection, without SQLAlchemy's per-statement machinery. Returns the rows
+    inserted per batch. The caller owns the connection; on error it is rolled back."""
+    to_row = _ROW[dialect]
+    sql = _SQL[dialect]
+    cur = dbapi_conn.cursor()
+    try:
+        if dialect == "sqlite":
+            cur.execute("BEGIN IMMEDIATE")
+        counts = []
+        for batch in batches:
+            if not batch:
+                counts.append(0)
+                continue
+            cur.executemany(sql, [to_row(e) for e in batch])
+            counts.append(max(cur.rowcount, 0))
+        if dialect == "sqlite":
+            cur.execute("COMMIT")
+        else:
+            dbapi_conn.commit()
+        return counts
+    except BaseException:
+        if dialect == "sqlite":
+            if dbapi_conn.in_transaction:
+                cur.execute("ROLLBACK")
+        else:
+            dbapi_conn.rollback()
+        raise
+    finally:
+        cur.close()
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,12 +17,12 @@ import queue
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.engine import Engine
 
 from trayecto.collect._contracts import NativeEvent
-from trayecto.collect._store import append_events
-from trayecto.db import write_transaction
+from trayecto.collect._store import append_events_dbapi
 from trayecto.kernel import UnavailableError
 
 __all__ = ["EventWriter"]
@@ -58,6 +58,7 @@ class EventWriter:
         self._max_rows = max_rows
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        self._raw: Any = None  # the writer thread's own pooled DB-API connection
         self._lock = threading.Lock()
         self.groups = 0  # transactions committed, for monitoring
         self.rows = 0
@@ -94,7 +95,7 @@ class EventWriter:
         while True:
             first = self._queue.get()
             if first is None:
-                return
+                break
             jobs = [first]
             rows = first.size
             stop = False
@@ -110,13 +111,22 @@ class EventWriter:
                 rows += nxt.size
             self._commit(jobs)
             if stop:
-                return
+                break
+        if self._raw is not None:
+            self._raw.close()
+            self._raw = None
 
     def _commit(self, jobs: list[_Job]) -> None:
         try:
-            with write_transaction(self._engine) as conn:
-                counts = [append_events(conn, j.events) for j in jobs]
+            if self._raw is None:
+                self._raw = self._engine.raw_connection()
+            counts = append_events_dbapi(
+                self._raw.driver_connection, self._engine.dialect.name, [j.events for j in jobs]
+            )
         except Exception:
+            if self._raw is not None:
+                self._raw.invalidate()  # a broken connection is replaced, never reused
+                self._raw = None
             if len(jobs) == 1:
                 log.exception("event append failed")
                 exc = UnavailableError(
