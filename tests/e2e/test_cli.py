@@ -34,6 +34,17 @@ COMMANDS = [
     ["import", "events"],
     ["events"],
     ["events", "tail"],
+    ["worker"],
+    ["resolve"],
+    ["import", "customers"],
+    ["export"],
+    ["export", "identities"],
+    ["customers"],
+    ["customers", "search"],
+    ["customers", "export"],
+    ["customers", "erase"],
+    ["customers", "consent"],
+    ["customers", "unmerge"],
 ]
 
 
