@@ -36,6 +36,7 @@ CHROMIUM_ARGS = [
 ]
 TABLET = {"width": 1024, "height": 768}
 PASSWORD = "tortilla de patatas 1"
+ANON = "1e942f4c-c515-440f-ad46-8d8231f0b7aa"  # a browser's anonymous id, long and unbroken
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +85,7 @@ def shop(
 
     with httpx.Client(base_url=server.url, timeout=30) as http:
         browsing = [
-            {"type": "page", "anonymousId": "a-1", "name": f"Aceites {n}",
+            {"type": "page", "anonymousId": ANON, "name": f"Aceites {n}",
              "timestamp": f"2026-09-{n + 1:02d}T10:00:00Z"}
             for n in range(22)
         ]  # fmt: skip
@@ -92,9 +93,9 @@ def shop(
         send(
             http,
             web,
-            {"type": "track", "anonymousId": "a-1", "event": "Product Viewed", "properties": {"sku": "SKU-1", "price": "89.95"}, "timestamp": "2026-10-01T10:01:00Z"},
+            {"type": "track", "anonymousId": ANON, "event": "Product Viewed", "properties": {"sku": "SKU-1", "price": "89.95"}, "timestamp": "2026-10-01T10:01:00Z"},
             {
-                "type": "identify", "anonymousId": "a-1", "userId": "C42", "timestamp": "2026-10-01T10:02:00Z",
+                "type": "identify", "anonymousId": ANON, "userId": "C42", "timestamp": "2026-10-01T10:02:00Z",
                 "traits": {"firstName": "Lucía", "lastName": "García", "email": "lucia@example.es",
                            "phone": "600 11 22 33", "city": "Madrid",
                            "consents": {"marketing": {"email": True, "sms": False}}},
@@ -321,6 +322,11 @@ def test_tablet_screenshots_of_every_page(browser: Browser, shop: Shop, tmp_path
         page.screenshot(path=str(tmp_path / f"customer-{name}.png"), full_page=True)
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"{name}: the page scrolls sideways by {overflow}px"
+        spilled = page.evaluate(
+            "[...document.querySelectorAll('.card')]"
+            ".filter(c => c.scrollWidth > c.clientWidth + 1).map(c => c.id || c.className)"
+        )
+        assert spilled == [], f"{name}: content spills out of {spilled}"
         ctx.close()
 
 
