@@ -147,6 +147,32 @@ class Graph:
             ).scalars()
         )
 
+    def prefetch_customers(self, profile_ids: Iterable[UUID]) -> None:
+        """Read in a few queries what linking many profiles will need: each profile's
+        customer and each customer's identifier values (a batch of probabilistic matches
+        links thousands of pairs; one query per pair would dominate)."""
+        wanted = set(profile_ids)
+        todo = [p for p in wanted if p not in self._customer]
+        for start in range(0, len(todo), 500):
+            part = todo[start : start + 500]
+            rows = self.conn.execute(
+                sa.select(profiles.c.id, profiles.c.customer_id).where(profiles.c.id.in_(part))
+            ).all()
+            self._customer.update({r.id: r.customer_id for r in rows})
+        cids = list({self.customer_of(p) for p in wanted} - set(self._counts))
+        if cids:
+            self.flush()
+        for start in range(0, len(cids), 500):
+            part = cids[start : start + 500]
+            found: dict[UUID, dict[str, set[str]]] = {c: defaultdict(set) for c in part}
+            for r in self.conn.execute(
+                sa.select(profiles.c.customer_id, identities.c.type, identities.c.value)
+                .join(profiles, profiles.c.id == identities.c.profile_id)
+                .where(profiles.c.customer_id.in_(part))
+            ):
+                found[r.customer_id][r.type].add(r.value)
+            self._counts.update(found)
+
     def _values(self, customer_id: UUID) -> dict[str, set[str]]:
         vals = self._counts.get(customer_id)
         if vals is None:

@@ -24,7 +24,6 @@ import math
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,9 +32,8 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from trayecto.db import dialect_insert, write_transaction
-from trayecto.identity._golden import refresh_customers
-from trayecto.identity._graph import Graph
+from trayecto.db import write_transaction
+from trayecto.identity._match_apply import Progress, apply_decisions, remember
 from trayecto.identity._match_data import (
     Customer,
     arrow_table,
@@ -45,13 +43,10 @@ from trayecto.identity._match_data import (
 )
 from trayecto.identity._match_model import BLOCKING_RULES, describe_model
 from trayecto.identity._match_splink import Scored, score, train
-from trayecto.identity._tables import links, match_candidates, match_index, match_runs
+from trayecto.identity._tables import match_runs
 from trayecto.kernel import ValidationError, new_id, utcnow
 
 __all__ = ["MatchReport", "Progress", "latest_model_row", "run_matching"]
-
-#: ``on_progress(stage, done, total)``; total is None when unknown.
-Progress = Callable[[str, int, int | None], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,37 +86,6 @@ def latest_model_row(conn: Connection) -> Any:
         .order_by(match_runs.c.started_at.desc(), match_runs.c.id.desc())
         .limit(1)
     ).first()
-
-
-def _evidence(s: Scored) -> list[dict[str, Any]]:
-    return [
-        {
-            "field": f["field"],
-            "left": f["left"] or None,
-            "right": f["right"] or None,
-            "level": f["level"],
-            "weight": round(f["weight"], 2),
-        }
-        for f in s.fields
-    ]
-
-
-def _label_evidence(evidence: list[dict[str, Any]], model: dict[str, Any]) -> None:
-    """Name each comparison level (Splink reports a number, counted from the least alike)."""
-    labels: dict[str, dict[int, str]] = {}
-    for comp in model.get("comparisons", []):
-        levels = comp.get("comparison_levels", [])
-        non_null = [lv for lv in levels if not lv.get("is_null_level")]
-        names = {
-            len(non_null) - 1 - i: lv.get("label_for_charts", "") for i, lv in enumerate(non_null)
-        }
-        names[-1] = "missing on either side"
-        labels[comp.get("output_column_name", "")] = names
-    for e in evidence:
-        gamma = e.pop("level")
-        e["level"] = labels.get(e["field"], {}).get(
-            int(gamma) if gamma is not None else -1, str(gamma)
-        )
 
 
 def run_matching(
@@ -207,7 +171,7 @@ def run_matching(
 
         # 4. decide
         t = time.perf_counter()
-        counts = _apply(engine, run_id, scored, model or {}, upper, lower, progress)
+        counts = apply_decisions(engine, run_id, scored, model or {}, upper, lower, progress)
         timings["apply"] = time.perf_counter() - t
 
         # 5. remember what was scored; a customer this run merged is remembered as it is
@@ -216,7 +180,7 @@ def run_matching(
         survivors = counts.pop("survivors")
         with engine.connect() as conn:
             merged = list(read_customers(conn, ids=sorted(survivors))) if survivors else []
-        _remember(engine, [c for c in rows if c.id in new and c.id not in survivors] + merged)
+        remember(engine, [c for c in rows if c.id in new and c.id not in survivors] + merged)
         timings["index"] = time.perf_counter() - t
     except BaseException as exc:
         with write_transaction(engine) as conn:
@@ -269,150 +233,3 @@ def run_matching(
         timings=timings,
         model=described,
     )
-
-
-def _apply(
-    engine: Engine,
-    run_id: UUID,
-    scored: list[Scored],
-    model: dict[str, Any],
-    upper: float,
-    lower: float,
-    progress: Progress,
-    chunk: int = 500,
-) -> dict[str, Any]:
-    counts: dict[str, Any] = {"auto_merged": 0, "queued": 0, "refused": 0, "skipped": 0}
-    survivors: set[UUID] = set()
-    todo = sorted(scored, key=lambda s: -s.match_weight)
-    for start in range(0, len(todo), chunk):
-        part = todo[start : start + chunk]
-        with write_transaction(engine) as conn:
-            graph = Graph(conn)
-            at = utcnow()
-            keyed = [
-                (min(UUID(s.left), UUID(s.right)), max(UUID(s.left), UUID(s.right)), s)
-                for s in part
-            ]
-            decided = _existing(conn, [(a, b) for a, b, _ in keyed])
-            for a, b, s in keyed:
-                status = decided.get((a, b))
-                if status is not None and status != "pending":
-                    counts["skipped"] += 1
-                    continue
-                if graph.customer_of(a) == graph.customer_of(b):
-                    continue  # joined by an earlier pair of this run
-                evidence = _evidence(s)
-                _label_evidence(evidence, model)
-                details = {
-                    "probability": round(s.probability, 6),
-                    "match_weight": round(s.match_weight, 3),
-                    "fields": evidence,
-                    "run_id": str(run_id),
-                }
-                link_id = None
-                if s.probability >= upper:
-                    ok = graph.try_link(
-                        a,
-                        b,
-                        [],
-                        at,
-                        kind="probabilistic",
-                        reason=f"probabilistic match, p={s.probability:.4f}",
-                        details=details,
-                    )
-                    new_status = "auto_merged" if ok else "refused"
-                    counts["auto_merged" if ok else "refused"] += 1
-                    if ok:
-                        survivors.add(graph.customer_of(a))
-                        graph.flush()  # the graph writes behind; the link must be stored
-                        link_id = conn.execute(
-                            sa.select(links.c.id)
-                            .where(links.c.a_profile_id == a, links.c.b_profile_id == b)
-                            .order_by(links.c.created_at.desc())
-                            .limit(1)
-                        ).scalar()
-                elif s.probability >= lower:
-                    new_status = "pending"
-                    counts["queued"] += 1
-                else:
-                    continue
-                row = {
-                    "run_id": run_id,
-                    "probability": s.probability,
-                    "match_weight": s.match_weight,
-                    "evidence": {"fields": evidence},
-                    "status": new_status,
-                    "link_id": link_id,
-                }
-                if status == "pending":
-                    conn.execute(
-                        match_candidates.update()
-                        .where(
-                            match_candidates.c.a_profile_id == a,
-                            match_candidates.c.b_profile_id == b,
-                        )
-                        .values(
-                            **row,
-                            decided_by="matcher" if link_id else None,
-                            decided_at=at if link_id else None,
-                        )
-                    )
-                else:
-                    ins = dialect_insert(conn, match_candidates).on_conflict_do_nothing()
-                    conn.execute(
-                        ins.values(
-                            id=new_id(),
-                            a_profile_id=a,
-                            b_profile_id=b,
-                            created_at=at,
-                            decided_by="matcher" if new_status != "pending" else None,
-                            decided_at=at if new_status != "pending" else None,
-                            **row,
-                        )
-                    )
-            graph.flush()
-            refresh_customers(conn, graph.dirty - graph.retired, at)
-        progress("merging and queueing", start + len(part), len(todo))
-    counts["survivors"] = survivors
-    return counts
-
-
-def _existing(conn: Connection, pairs: list[tuple[UUID, UUID]]) -> dict[tuple[UUID, UUID], str]:
-    if not pairs:
-        return {}
-    a_ids = list({a for a, _ in pairs})
-    rows = conn.execute(
-        sa.select(
-            match_candidates.c.a_profile_id,
-            match_candidates.c.b_profile_id,
-            match_candidates.c.status,
-        ).where(match_candidates.c.a_profile_id.in_(a_ids))
-    ).all()
-    wanted = set(pairs)
-    return {
-        (r.a_profile_id, r.b_profile_id): r.status
-        for r in rows
-        if (r.a_profile_id, r.b_profile_id) in wanted
-    }
-
-
-def _remember(engine: Engine, scored: list[Customer], chunk: int = 5000) -> None:
-    at = utcnow()
-    for start in range(0, len(scored), chunk):
-        part = scored[start : start + chunk]
-        with write_transaction(engine) as conn:
-            ins = dialect_insert(conn, match_index)
-            stmt = ins.on_conflict_do_update(
-                index_elements=["customer_id"],
-                set_={
-                    "fingerprint": ins.excluded.fingerprint,
-                    "matched_at": ins.excluded.matched_at,
-                },
-            )
-            conn.execute(
-                stmt,
-                [
-                    {"customer_id": c.id, "fingerprint": c.fingerprint, "matched_at": at}
-                    for c in part
-                ],
-            )
