@@ -150,6 +150,8 @@ def orders_provider(platform: Platform) -> TimelineProvider:
                     "title": f"Order {e.external_id}: {e.kind}"
                     + (f" → {e.to_status}" if e.to_status else ""),
                     "order_id": str(e.order_id),
+                    "external_id": e.external_id,
+                    "order_kind": e.kind,
                     "status": e.to_status,
                     "total": str(e.total),
                     "currency": e.currency,
@@ -160,6 +162,37 @@ def orders_provider(platform: Platform) -> TimelineProvider:
         return out[:limit]
 
     return provide
+
+
+def timeline_page(
+    providers: list[TimelineProvider],
+    view: identity.CustomerView,
+    *,
+    channel: str | None = None,
+    type_: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of the customer's timeline across every provider, newest first, with the
+    cursor of the next page (None at the end). Items keep ``occurred_at`` as datetimes."""
+    before = _decode(cursor) if cursor else None
+    items: list[dict[str, Any]] = []
+    for provide in providers:
+        items += provide(
+            view,
+            channel=channel,
+            type_=type_,
+            since=since,
+            until=until,
+            before=before,
+            limit=limit + 1,
+        )
+    items.sort(key=lambda i: (i["occurred_at"], i["id"]), reverse=True)
+    page = items[:limit]
+    nxt = _encode(page[-1]["occurred_at"], UUID(page[-1]["id"])) if len(items) > limit else None
+    return page, nxt
 
 
 class UnmergeBody(BaseModel):
@@ -272,21 +305,16 @@ def build_router(platform: Platform) -> APIRouter:
         cursor: str | None = None,
     ) -> Response:
         view = identity.get_customer(platform.engine, customer_id)
-        before = _decode(cursor) if cursor else None
-        items: list[dict[str, Any]] = []
-        for provide in providers:
-            items += provide(
-                view,
-                channel=channel.value if channel else None,
-                type_=type,
-                since=_when(since, "since"),
-                until=_when(until, "until"),
-                before=before,
-                limit=limit + 1,
-            )
-        items.sort(key=lambda i: (i["occurred_at"], i["id"]), reverse=True)
-        page, more = items[:limit], len(items) > limit
-        nxt = _encode(page[-1]["occurred_at"], UUID(page[-1]["id"])) if more else None
+        page, nxt = timeline_page(
+            providers,
+            view,
+            channel=channel.value if channel else None,
+            type_=type,
+            since=_when(since, "since"),
+            until=_when(until, "until"),
+            cursor=cursor,
+            limit=limit,
+        )
         for i in page:
             i["occurred_at"] = i["occurred_at"].isoformat()
         return json_response({"data": page, "next_cursor": nxt})

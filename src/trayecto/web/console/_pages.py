@@ -6,7 +6,7 @@ nothing a person typed, nor any customer data, is logged.
 # No "from __future__ import annotations": FastAPI must see the closures' Depends.
 
 import logging
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 from uuid import UUID
@@ -274,23 +274,8 @@ def build_router(platform: Platform) -> APIRouter:
         view: identity.CustomerView, channel: str | None, cursor: str | None
     ) -> tuple[list[dict[str, Any]], str | None]:
         """One page of the API's timeline (same providers, same cursor), newest first."""
-        before: tuple[datetime, UUID] | None = customers_api._decode(cursor) if cursor else None
-        items: list[dict[str, Any]] = []
-        for provide in providers:
-            items += provide(
-                view,
-                channel=channel,
-                type_=None,
-                since=None,
-                until=None,
-                before=before,
-                limit=TIMELINE_PAGE + 1,
-            )
-        items.sort(key=lambda i: (i["occurred_at"], i["id"]), reverse=True)
-        page = items[:TIMELINE_PAGE]
-        nxt = None
-        if len(items) > TIMELINE_PAGE:
-            nxt = customers_api._encode(page[-1]["occurred_at"], UUID(page[-1]["id"]))
-        return page, nxt
+        return customers_api.timeline_page(
+            providers, view, channel=channel, cursor=cursor, limit=TIMELINE_PAGE
+        )
 
     return router

@@ -346,12 +346,6 @@ def _scalars(data: Mapping[str, Any] | None, limit: int) -> list[tuple[str, str]
     return out
 
 
-def _order_number(title: str) -> str | None:
-    # The orders provider titles items "Order <external id>: <kind> …".
-    head, sep, _ = title.partition(": ")
-    return head.removeprefix("Order ").strip() or None if sep else None
-
-
 def timeline(
     items: Iterable[dict[str, Any]], names: Mapping[str, str], lb: Labels, fmt: Formatter
 ) -> list[dict[str, Any]]:
@@ -371,12 +365,11 @@ def timeline(
             "amount": None,
         }
         if i["kind"] == "order":
-            number = _order_number(str(i.get("title", "")))
+            number = i.get("external_id")
             entry["title"] = (
                 _("Order %(number)s") % {"number": number} if number else str(i.get("title"))
             )
-            kind = str(i.get("title", "")).partition(": ")[2].split(" → ")[0]
-            entry["subtitle"] = lb.of(ORDER_KIND_LABELS, kind, fallback="")
+            entry["subtitle"] = lb.of(ORDER_KIND_LABELS, str(i.get("order_kind", "")), fallback="")
             if i.get("status"):
                 entry["badge"] = lb.of(ORDER_STATUS_LABELS, i["status"])
             entry["amount"] = fmt.money(i.get("total"), i.get("currency"))
