@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     )
     secret_key: SecretStr | None = Field(
         default=None,
-        description="Key for keyed hashes (erasure suppressions) and console sessions. "
+        description="Key for keyed hashes (the suppression list of erased identifiers). "
         "Unset: generated once into $TRAYECTO_HOME/secret_key (mode 0600). Shorter than "
         "32 characters or a known placeholder is refused.",
     )
