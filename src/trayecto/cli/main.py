@@ -69,6 +69,14 @@ def serve(
             "the server process instead."
         ),
     ] = True,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="HTTP worker processes. Several pay off on PostgreSQL (each process has its "
+            "own interpreter); on SQLite they only queue for the one write lock.",
+        ),
+    ] = 1,
 ) -> None:
     """Start the HTTP server (tracking API, admin API, console). Applies migrations first."""
     import os
@@ -78,6 +86,7 @@ def serve(
     import uvicorn
 
     from trayecto.web import create_app
+    from trayecto.web.app import SERVE_OPTIONS_ENV, serve_options
 
     with platform() as p:
         out.print(
@@ -92,13 +101,27 @@ def serve(
             else None
         )
         try:
-            uvicorn.run(
-                create_app(p, access_log=access_log, follow_log=child is None),
-                host=host,
-                port=port,
-                access_log=False,  # ours (trayecto.web.accesslog) leaves out query strings
-                log_level="info",
-            )
+            if workers > 1:  # each process builds its own platform (uvicorn --factory)
+                os.environ[SERVE_OPTIONS_ENV] = serve_options(
+                    access_log=access_log, follow_log=child is None
+                )
+                uvicorn.run(
+                    "trayecto.web.app:app_from_env",
+                    factory=True,
+                    workers=workers,
+                    host=host,
+                    port=port,
+                    access_log=False,
+                    log_level="info",
+                )
+            else:
+                uvicorn.run(
+                    create_app(p, access_log=access_log, follow_log=child is None),
+                    host=host,
+                    port=port,
+                    access_log=False,  # ours (trayecto.web.accesslog) leaves out query strings
+                    log_level="info",
+                )
         finally:
             if child is not None:
                 child.terminate()
@@ -133,7 +156,7 @@ def worker_cmd(
         while not stopping:
             if parent is not None and os.getppid() != parent:
                 return  # the server is gone (even killed): so is its worker
-            if p.sync_identity(max_batches=1) == 0:
+            if p.sync_identity(batch=1000, max_batches=1) == 0:
                 time.sleep(interval)
 
 
