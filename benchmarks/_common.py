@@ -38,7 +38,8 @@ ROOT = BENCH_DIR.parent
 RESULTS_DIR = BENCH_DIR / "results"
 VENV_BIN = Path(sys.executable).parent
 
-console = Console(highlight=False)
+# Wide enough for the tables when output goes to a file or a pipe (make, CI).
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
 
 # --------------------------------------------------------------------------------------
 # Realistic messages: a Spanish retailer's web shop.
@@ -122,7 +123,7 @@ def make_messages(n: int, seed: int = 7) -> list[dict[str, Any]]:
 
 
 # --------------------------------------------------------------------------------------
-# Raw rows for the ``events`` table, as the store writes them (SQLite text forms).
+# Raw rows for the ``events`` table, exactly as the store writes them.
 # --------------------------------------------------------------------------------------
 
 EVENT_COLUMNS = (
@@ -137,32 +138,34 @@ RAW_INSERT = (
 )
 
 
-def _sqlite_time(value: datetime) -> str:
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+def read_rows(path: Path) -> list[tuple[Any, ...]]:
+    """Every ``events`` row of the SQLite store at ``path``, driver-ready, in insert order:
+    the bytes the project's own append path wrote, whatever its encoding of the day."""
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(
+            f"SELECT {', '.join(EVENT_COLUMNS)} FROM events ORDER BY rowid"
+        ).fetchall()
+    finally:
+        conn.close()
 
 
-def raw_rows(
-    messages: Sequence[dict[str, Any]], source_id: uuid.UUID, *, time_ordered: bool = True
-) -> list[tuple[Any, ...]]:
-    """Driver-ready tuples for ``events`` from ``messages``: the row the store would write,
-    with a UUIDv7 (time-ordered) or UUIDv4 (random) primary key."""
+def rekey(rows: Sequence[tuple[Any, ...]], *, time_ordered: bool) -> list[tuple[Any, ...]]:
+    """``rows`` with fresh primary keys, UUIDv7 (time-ordered) or UUIDv4 (random), in the
+    form the store uses for ``id`` (32 hex characters, canonical text, or 16 bytes)."""
     from uuid_utils import compat as uu  # a dependency of trayecto
 
-    received = datetime.now(UTC)
-    src = source_id.hex
-    out = []
-    for m in messages:
-        ts = _sqlite_time(datetime.fromisoformat(m["timestamp"]))
-        key = uu.uuid7().hex if time_ordered else uuid.uuid4().hex
-        out.append(
-            (
-                key, src, "web", None, m["type"], m["event"], m["messageId"],
-                m["anonymousId"], m["userId"], None, None, None,
-                orjson.dumps(m["properties"]).decode(), orjson.dumps(m["context"]).decode(),
-                None, ts, ts, None, _sqlite_time(received),
-            )
-        )  # fmt: skip
-    return out
+    if not rows:
+        return []
+    new = uu.uuid7 if time_ordered else uuid.uuid4
+    sample = rows[0][0]
+    if isinstance(sample, bytes):
+        form = lambda u: u.bytes  # noqa: E731
+    elif isinstance(sample, str) and len(sample) == 36:
+        form = str
+    else:
+        form = lambda u: u.hex  # noqa: E731
+    return [(form(new()), *r[1:]) for r in rows]
 
 
 def sqlite_connect(path: Path, synchronous: str = "FULL") -> sqlite3.Connection:
@@ -176,14 +179,24 @@ def sqlite_connect(path: Path, synchronous: str = "FULL") -> sqlite3.Connection:
     return conn
 
 
-def raw_insert(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]], batch: int) -> float:
-    """Insert ``rows`` with ``executemany`` in transactions of ``batch``; returns seconds."""
+def raw_insert(
+    conn: sqlite3.Connection,
+    rows: Sequence[tuple[Any, ...]],
+    batch: int,
+    budget: float | None = None,
+) -> tuple[int, float]:
+    """Insert ``rows`` with ``executemany`` in transactions of ``batch``, stopping early
+    once ``budget`` seconds have passed; returns (rows inserted, seconds)."""
     t0 = time.perf_counter()
+    done = 0
     for i in range(0, len(rows), batch):
         conn.execute("BEGIN IMMEDIATE")
         conn.executemany(RAW_INSERT, rows[i : i + batch])
         conn.execute("COMMIT")
-    return time.perf_counter() - t0
+        done = min(i + batch, len(rows))
+        if budget is not None and time.perf_counter() - t0 > budget:
+            break
+    return done, time.perf_counter() - t0
 
 
 # --------------------------------------------------------------------------------------
@@ -224,8 +237,35 @@ def machine_info() -> dict[str, Any]:
         "sqlite": sqlite3.sqlite_version,
         "platform": platform.platform(),
         "wrk": wrk,
+        "load": machine_load(),
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+
+
+def machine_load() -> dict[str, float | None]:
+    """Load average and CPU/IO pressure (share of time some task waited, last 10 s): other
+    work on the machine skews a benchmark, so every result says how busy the machine was."""
+    out: dict[str, float | None] = {"loadavg_1m": os.getloadavg()[0]}
+    for kind in ("cpu", "io"):
+        value = None
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            first = Path(f"/proc/pressure/{kind}").read_text().splitlines()[0]
+            value = float(first.split()[1].split("=")[1])
+        out[f"{kind}_pressure_some_avg10"] = value
+    return out
+
+
+def busy_warning(load: dict[str, float | None]) -> str | None:
+    """A warning when other work competes for the machine, else None."""
+    cpus = os.cpu_count() or 1
+    la = load.get("loadavg_1m") or 0.0
+    cpu = load.get("cpu_pressure_some_avg10") or 0.0
+    if la > cpus + 0.5 or cpu > 25:
+        return (
+            f"the machine is busy with other work (load {la:.1f} on {cpus} CPUs, CPU pressure "
+            f"{cpu:.0f}%): figures are pessimistic and noisy; re-run when it is quiet"
+        )
+    return None
 
 
 def write_results(name: str, data: dict[str, Any]) -> Path:
