@@ -132,6 +132,12 @@ def test_noise_rates_match_the_scenario(large: sim.Manifest) -> None:
     assert typos == pytest.approx(noise["signup_typo"], abs=0.035)
     swapped = sum(1 for r in shop_signups if (r, "swapped_with_last_name") in applied)
     assert swapped / len(shop_signups) == pytest.approx(noise["signup_swapped_names"], abs=0.03)
+    dates = sum(
+        1
+        for r in shop_signups
+        if (r, "day_month_swapped") in applied or (r, "year_digits_swapped") in applied
+    )
+    assert dates / len(shop_signups) == pytest.approx(noise["signup_birth_date_swapped"], abs=0.02)
     # Phones in customer records are written in every configured way.
     shapes = Counter(_phone_shape(c["phone"]) for c in rows(root, "customers.csv") if c["phone"])
     assert set(shapes) == {"e164", "spaced_intl", "national", "spaced", "prefix_00", "dashed"}

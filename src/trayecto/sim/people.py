@@ -278,11 +278,23 @@ class People:
                 if rng.random() < noise["signup_swapped_names"]:
                     first, last = last, first
                     applied.append(("first_name", "swapped_with_last_name"))
-                if rng.random() < noise["signup_birth_date_swapped"] and p.birth_date.day <= 12:
-                    birth = p.birth_date.replace(
-                        month=p.birth_date.day, day=p.birth_date.month
-                    ).isoformat()
-                    applied.append(("birth_date", "day_month_swapped"))
+                if rng.random() < noise["signup_birth_date_swapped"]:
+                    # Day and month swapped where that is still a date; otherwise the other
+                    # common slip, the last two digits of the year transposed (1987 → 1978).
+                    bd = p.birth_date
+                    if bd.day <= 12 and bd.day != bd.month:
+                        birth = bd.replace(month=bd.day, day=bd.month).isoformat()
+                        applied.append(("birth_date", "day_month_swapped"))
+                    else:
+                        y = f"{bd.year:04d}"
+                        year = int(y[:2] + y[3] + y[2])
+                        if year == bd.year:
+                            year -= 1
+                        try:
+                            birth = bd.replace(year=year).isoformat()
+                        except ValueError:  # 29 February in a common year
+                            birth = bd.replace(year=year, day=28).isoformat()
+                        applied.append(("birth_date", "year_digits_swapped"))
             source = f"store:{p.shop.id}" if in_shop and p.shop else "loyalty"
             self._record(
                 p, f"LOY-{p.loyalty_card}", source, first, last, email,
