@@ -309,6 +309,7 @@ def scale_child(n: int, search: bool) -> dict[str, Any]:
             result["incremental_run_s"] = round(time.perf_counter() - t, 1)
             result["incremental_run"] = {
                 "new_customers": inc.new_customers,
+                "customers_read": inc.customers_read,
                 "pairs_scored": inc.pairs_scored,
                 "auto_merged": inc.auto_merged,
                 "timings": {k: round(v, 1) for k, v in inc.timings.items()},

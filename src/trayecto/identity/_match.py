@@ -35,9 +35,8 @@ from sqlalchemy.engine import Connection, Engine
 from trayecto.db import write_transaction
 from trayecto.identity._match_apply import Progress, apply_decisions, remember
 from trayecto.identity._match_data import (
-    Customer,
-    arrow_table,
     create_input,
+    load_population,
     read_customers,
     read_index,
 )
@@ -54,6 +53,7 @@ class MatchReport:
     run_id: UUID
     customers: int  # active customers read
     new_customers: int  # new or changed since the last run: the side that was scored
+    customers_read: int  # read from the store this run (the rest were kept in DuckDB)
     pairs_scored: int  # blocked pairs compared by the model
     auto_merged: int
     queued: int
@@ -86,6 +86,34 @@ def latest_model_row(conn: Connection) -> Any:
         .order_by(match_runs.c.started_at.desc(), match_runs.c.id.desc())
         .limit(1)
     ).first()
+
+
+def _held_since(con: Any, engine: Engine) -> Any:
+    """When the run that left the population in this DuckDB file started (None: there is
+    none, or that run did not finish; everything is read again)."""
+    try:
+        held = con.execute("SELECT run_id FROM m_state").fetchall()
+    except Exception:  # no state table: a new file, or a run that failed
+        return None
+    if not held:
+        return None
+    with engine.connect() as conn:
+        return conn.execute(
+            sa.select(match_runs.c.started_at).where(
+                match_runs.c.id == UUID(held[0][0]), match_runs.c.status == "done"
+            )
+        ).scalar()
+
+
+def _reset_state(con: Any) -> None:
+    """Forget which run the file belongs to (written again only when this run finishes)
+    and drop what Splink left behind."""
+    con.execute("DROP TABLE IF EXISTS m_state")
+    for name, kind in con.execute(
+        "SELECT table_name, table_type FROM information_schema.tables "
+        "WHERE table_name LIKE '__splink%'"
+    ).fetchall():
+        con.execute(f'DROP {"VIEW" if kind == "VIEW" else "TABLE"} IF EXISTS "{name}"')
 
 
 def run_matching(
@@ -124,20 +152,32 @@ def run_matching(
         )
     home_dir.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="match-", dir=home_dir))
-    con = duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": str(scratch)})
+    # The population stays in a DuckDB file between runs, so an incremental run reads
+    # back from the store only the customers updated since the last one.
+    con = duckdb.connect(
+        str(home_dir / "match.duckdb"),
+        config={"memory_limit": memory_limit, "temp_directory": str(scratch)},
+    )
     try:
         # 1. export
         t = time.perf_counter()
+        since = None if full else _held_since(con, engine)
+        _reset_state(con)
         with engine.connect() as conn:
             index = {} if full else read_index(conn)
             prev = latest_model_row(conn)
-            rows: list[Customer] = list(
-                read_customers(conn, on_progress=lambda n: progress("reading customers", n, None))
-            )
-        new = {c.id for c in rows if index.get(c.id) != c.fingerprint}
-        con.register("m_arrow", arrow_table(rows, new))
-        con.execute("CREATE TABLE m_raw AS SELECT * FROM m_arrow")
-        con.unregister("m_arrow")
+            try:
+                rows, new, total = load_population(
+                    con,
+                    conn,
+                    since=since,
+                    index=index,
+                    on_progress=lambda n: progress("reading customers", n, None),
+                )
+            except duckdb.Error:  # a file from another version: read everyone again
+                if since is None:
+                    raise
+                rows, new, total = load_population(con, conn, since=None, index=index)
         create_input(con, "m_raw")
         timings["export"] = time.perf_counter() - t
 
@@ -145,7 +185,7 @@ def run_matching(
         t = time.perf_counter()
         trained = False
         if prev is None or full or retrain:
-            if len(rows) < 2:
+            if total < 2:
                 model: dict[str, Any] | None = None
             else:
                 model = train(con, "m_input", on_step=lambda s: progress(f"learning: {s}", 0, None))
@@ -164,7 +204,7 @@ def run_matching(
                 con,
                 model,
                 table="m_input",
-                new_only=not full and len(new) < len(rows),
+                new_only=not full and len(new) < total,
                 threshold_weight=_weight(lower),
             )
         timings["score"] = time.perf_counter() - t
@@ -182,6 +222,7 @@ def run_matching(
             merged = list(read_customers(conn, ids=sorted(survivors))) if survivors else []
         remember(engine, [c for c in rows if c.id in new and c.id not in survivors] + merged)
         timings["index"] = time.perf_counter() - t
+        con.execute("CREATE TABLE m_state AS SELECT ? AS run_id", [str(run_id)])
     except BaseException as exc:
         with write_transaction(engine) as conn:
             conn.execute(
@@ -197,8 +238,9 @@ def run_matching(
     seconds = time.perf_counter() - started
     described = describe_model(model) if model else {}
     stats = {
-        "customers": len(rows),
+        "customers": total,
         "new_customers": len(new),
+        "customers_read": len(rows),
         "pairs_scored": pairs,
         "above_lower": len(scored),
         **counts,
@@ -221,8 +263,9 @@ def run_matching(
         )
     return MatchReport(
         run_id=run_id,
-        customers=len(rows),
+        customers=total,
         new_customers=len(new),
+        customers_read=len(rows),
         pairs_scored=pairs,
         auto_merged=counts["auto_merged"],
         queued=counts["queued"],

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -16,7 +17,15 @@ from sqlalchemy.engine import Connection
 
 from trayecto.identity._tables import customers, identities, match_index, profiles
 
-__all__ = ["ATTRS", "Customer", "create_input", "fingerprint", "read_customers"]
+__all__ = [
+    "ATTRS",
+    "Customer",
+    "create_input",
+    "fingerprint",
+    "load_population",
+    "read_customers",
+    "read_index",
+]
 
 #: Golden attributes the model compares.
 ATTRS = (
@@ -221,3 +230,59 @@ def create_input(con: Any, raw: str, name: str = "m_input") -> None:
         FROM {raw}
         """
     )
+
+
+def _ids(con: Any, table: str) -> set[str]:
+    return {r[0] for r in con.execute(f"SELECT unique_id FROM {table}").fetchall()}
+
+
+def load_population(
+    con: Any,
+    conn: Connection,
+    *,
+    since: datetime | None,
+    index: dict[UUID, str],
+    on_progress: Callable[[int], None] | None = None,
+) -> tuple[list[Customer], set[UUID], int]:
+    """Fill the DuckDB table ``m_raw`` with every active customer; return the customers
+    read, those new or changed since they were last matched, and how many there are.
+
+    With ``since`` (when the run that left ``m_raw`` in this DuckDB file started), only
+    customers updated since then are read again, plus any active one the file lacks;
+    customers no longer active (merged, erased) are dropped. Otherwise everyone is read.
+    """
+    if since is None:
+        rows = list(read_customers(conn, on_progress=on_progress))
+        new = {c.id for c in rows if index.get(c.id) != c.fingerprint}
+        con.register("m_arrow", arrow_table(rows, new))
+        con.execute("CREATE OR REPLACE TABLE m_raw AS SELECT * FROM m_arrow")
+        con.unregister("m_arrow")
+        return rows, new, len(rows)
+    active = {
+        str(i)
+        for i in conn.execute(sa.select(customers.c.id).where(customers.c.status == "active"))
+        .scalars()
+        .all()
+    }
+    changed = {
+        str(i)
+        for i in conn.execute(
+            sa.select(customers.c.id).where(customers.c.updated_at >= since)
+        ).scalars()
+    }
+    held = _ids(con, "m_raw")
+    reread = (changed & active) | (active - held)
+    rows = list(read_customers(conn, ids=[UUID(i) for i in reread]))
+    new = {c.id for c in rows if index.get(c.id) != c.fingerprint}
+    gone = (held - active) | reread
+    con.execute("UPDATE m_raw SET is_new = false")
+    if gone:
+        con.register("m_gone", pa.table({"unique_id": sorted(gone)}))
+        con.execute("DELETE FROM m_raw WHERE unique_id IN (SELECT unique_id FROM m_gone)")
+        con.unregister("m_gone")
+    if rows:
+        con.register("m_arrow", arrow_table(rows, new))
+        con.execute("INSERT INTO m_raw SELECT * FROM m_arrow")
+        con.unregister("m_arrow")
+    total = int(con.execute("SELECT count(*) FROM m_raw").fetchall()[0][0])
+    return rows, new, total
