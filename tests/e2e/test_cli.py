@@ -47,6 +47,10 @@ COMMANDS = [
     ["customers", "erase"],
     ["customers", "consent"],
     ["customers", "unmerge"],
+    ["customers", "review"],
+    ["customers", "decide"],
+    ["users"],
+    ["users", "add"],
 ]
 
 
