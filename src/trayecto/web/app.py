@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,7 +12,7 @@ from fastapi import FastAPI, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from trayecto import __version__, access, collect
-from trayecto.bootstrap import Platform
+from trayecto.bootstrap import Platform, build
 from trayecto.web import (
     commerce_api,
     console,
@@ -99,3 +100,25 @@ def create_app(platform: Platform, *, access_log: bool = True, follow_log: bool 
         return HTMLResponse(html)
 
     return app
+
+
+#: How ``trayecto serve --workers N`` tells its worker processes the serve options.
+SERVE_OPTIONS_ENV = "TRAYECTO_SERVE_OPTIONS"
+
+
+def serve_options(*, access_log: bool, follow_log: bool) -> str:
+    return f"access_log={int(access_log)},follow_log={int(follow_log)}"
+
+
+def app_from_env() -> FastAPI:
+    """The app of one worker process of ``trayecto serve --workers N`` (uvicorn's
+    ``--factory``): each process builds its own platform (engine, pool, writer) from the
+    ``TRAYECTO_*`` environment; the parent has applied the migrations already."""
+    opts = dict(
+        part.split("=", 1) for part in os.environ.get(SERVE_OPTIONS_ENV, "").split(",") if part
+    )
+    return create_app(
+        build(migrate=False),
+        access_log=opts.get("access_log", "1") == "1",
+        follow_log=opts.get("follow_log", "1") == "1",
+    )
