@@ -162,3 +162,32 @@ def test_cli_import_resolve_and_export(env: dict[str, str], tmp_path: Path) -> N
     assert rows[0][2] == rows[1][2] != rows[2][2] != rows[3][2]
     found = run_cli(env, "customers", "search", "+34 600 11 22 33").stdout
     assert "Lucía García" in found
+
+
+def test_same_record_twice_in_one_file_keeps_the_later_row(
+    platform: Platform, tmp_path: Path
+) -> None:
+    e = platform.engine
+    src = access.create_source(e, "Hoja", "store", "SHOP-1").record
+    path = write(
+        tmp_path / "twice.csv",
+        [
+            ["R9", "Ana", "Pérez", "ana9@x.es", "", "", "", "", "", "", ""],
+            ["R9", "Ana María", "Pérez", "ana9@x.es", "", "", "", "", "", "", "plata"],
+        ],
+    )
+    report = identity.import_customer_records(
+        e,
+        path,
+        source_id=src.id,
+        channel="store",
+        region="ES",
+        key=KEY,
+        mapping=identity.parse_record_mapping(MAP),
+    )
+    assert (report.rows, report.rejected) == (2, 0)
+    [(_, record_id, cid)] = list(identity.export_identity_rows(e))
+    assert record_id == "R9"
+    [rec] = identity.get_customer(e, cid).records
+    assert rec["attributes"]["first_name"] == "Ana María"
+    assert rec["traits"] == {"club": "plata"}

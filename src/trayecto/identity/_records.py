@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 import orjson
@@ -222,9 +223,10 @@ def _store_chunk(
             ).all()
         }
         seen: list[Observation] = []
-        erased = suppressed(
-            conn, key, [i for _, own, _ in chunk for i in identifiers_from_record(own, region)]
-        )
+        every = [i for _, own, _ in chunk for i in identifiers_from_record(own, region)]
+        erased = suppressed(conn, key, every)
+        graph.prefetch(set(every) - erased)
+        new_records: dict[str, dict[str, Any]] = {}  # inserted in bulk at the end
         for line, own, traits in chunk:
             if erased and any(i in erased for i in identifiers_from_record(own, region)):
                 refused.append(line)
@@ -244,18 +246,21 @@ def _store_chunk(
             profile = place(graph, ids, at, channel, source_id) if ids else None
             if profile is None:
                 profile = old.profile_id if old is not None else graph.new_profile(at)
-            if old is None:
-                conn.execute(
-                    records.insert().values(
-                        id=new_id(),
-                        source_id=source_id,
-                        record_id=record_id,
-                        profile_id=profile,
-                        attributes=attributes,
-                        traits=traits or None,
-                        observed_at=at,
-                    )
-                )
+            if old is None and record_id in new_records:
+                # The same record twice in one file: the later row wins.
+                pending = new_records[record_id]
+                pending.update(attributes=attributes, traits=traits or None)
+                profile = pending["profile_id"]
+            elif old is None:
+                new_records[record_id] = {
+                    "id": new_id(),
+                    "source_id": source_id,
+                    "record_id": record_id,
+                    "profile_id": profile,
+                    "attributes": attributes,
+                    "traits": traits or None,
+                    "observed_at": at,
+                }
             else:
                 conn.execute(
                     records.update()
@@ -282,6 +287,8 @@ def _store_chunk(
                 )
             stored += 1
         graph.flush()
+        if new_records:
+            conn.execute(records.insert(), list(new_records.values()))
         write_observations(conn, seen)
         refresh_customers(conn, graph.dirty - graph.retired, at)
     return stored, unchanged, refused
