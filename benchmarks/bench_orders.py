@@ -1,18 +1,27 @@
-"""Order benchmark: (a) order intake under 32 concurrent clients on PostgreSQL beside the
-raw rate of the same database's conditional single-row updates; (b) sourcing cost and
-time against the optimum of an exact MILP (HiGHS) and a naive nearest-stock greedy.
+"""Order benchmark: (a) order intake over HTTP under 32 concurrent clients on PostgreSQL,
+beside the raw rate of the same database's conditional single-row updates; (b) sourcing
+cost and time against the optimum of an exact MILP (HiGHS) and a naive nearest-stock greedy.
 
-    PG_EXTRA_OPTS='' bash scripts/with-postgres.sh .venv/bin/python benchmarks/bench_orders.py
+    .venv/bin/python benchmarks/bench_orders.py [--quick] [--workers 2]
     .venv/bin/python benchmarks/bench_orders.py --only sourcing      # no database needed
 
-(a) A fresh database (project migrations) holds 50 locations, 200 SKUs and stock; 32
-    threads each place 5-line orders (``commerce.place_order``: validation, sourcing over
-    the snapshot, conditional-update reservations in a savepoint, capacity, order rows,
-    history) for ``--seconds``. A tenth of the orders ask for a scarce SKU so refusals
-    (409 ``insufficient_stock``) happen under contention; afterwards reserved <= on hand
-    everywhere and the ledger balances (zero oversell). Baseline in the same run: pgbench,
-    32 clients, ``UPDATE stock SET reserved = reserved + 1 WHERE … AND on_hand - reserved
-    >= 1`` on random rows of the same table, and on only 10 rows (hot rows).
+Without ``TRAYECTO_TEST_DATABASE_URL`` the script re-runs itself under
+``scripts/with-postgres.sh`` with ``PG_EXTRA_OPTS=''`` (a throwaway cluster with stock,
+durable settings: fsync and synchronous_commit on), so ``make bench`` measures (a) too.
+
+(a) A fresh database (project migrations) holds 50 locations, 200 SKUs and stock.
+    ``trayecto serve --workers N`` serves it; ``wrk -t2 -c32`` (benchmarks/wrk_orders.lua,
+    a native client: the benchmark is never bounded by its own client) POSTs 5-line
+    home-delivery orders to ``/api/orders`` with an admin token for ``--seconds`` after a
+    short warm-up: validation, sourcing over a snapshot, stock and capacity holds by
+    conditional updates, the order's rows and history, in one statement. A tenth of the
+    orders ask for a scarce SKU (40 units in all) so refusals (409 ``insufficient_stock``)
+    happen under contention. Afterwards: reserved <= on hand everywhere, the ledger
+    balances, the scarce SKU is reserved at most 40 times (zero oversell). The CPU time
+    of the server processes and of PostgreSQL per answer says what bounds the rate.
+    Baseline in the same run: pgbench, 32 clients, ``UPDATE stock SET reserved =
+    reserved + 1 WHERE … AND on_hand - reserved >= 1`` on random rows of the same table,
+    and on only 10 rows (hot rows).
 (b) 2,000 random 5-line orders over 50 locations: the engine (``commerce.source``, with
     its explanation) and its optimiser alone, against HiGHS on the same model.
 """
@@ -22,21 +31,25 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import resource
+import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import orjson
 import sqlalchemy as sa
 
 import _common as c
-from trayecto import commerce, db
+from trayecto import access, commerce, db
 from trayecto.commerce import LocationType, Method, Policy, Site
 
 CLIENTS = 32
@@ -220,25 +233,77 @@ def _load_catalogue(engine: Any, tmp: Path, rng: random.Random) -> None:
         assert report.rejected == 0, kind
 
 
-def _body(rng: random.Random, n: int, worker: int) -> dict[str, Any]:
-    skus = rng.sample(range(1, N_SKUS), 5)
-    if rng.random() < 0.1:
-        skus[0] = 0
-    lat, lon = _spain(rng)
-    return {
-        "channel": rng.choice(["web", "app", "marketplace", "pos", "mobile_pos"]),
-        "external_id": f"B-{worker}-{n}",
-        "customer": {"email": f"cliente{rng.randrange(10**6)}@example.es"},
-        "lines": [{"sku": f"S{k:03d}", "quantity": 1, "unit_price": "19.95"} for k in skus],
-        "fulfilment": {
-            "method": "delivery",
-            "address": {"line1": "Calle Mayor 1", "postcode": "28013", "city": "Madrid",
-                        "country": "ES", "latitude": lat, "longitude": lon},
-        },
-    }  # fmt: skip
+def _cpu_seconds(pid: int | None) -> float:
+    """CPU seconds (user + system) of ``pid`` and all its descendants, live or reaped."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total, todo = 0.0, [pid] if pid else []
+    while todo:
+        p = todo.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(x) for x in (task / "children").read_text().split()]
+        except OSError:
+            continue
+        total += sum(int(x) for x in fields[11:15]) / tick
+    return total
 
 
-def bench_intake(admin_url: str, seconds: float) -> dict[str, Any]:
+def _serve(url: str, home: Path, workers: int) -> tuple[subprocess.Popen[bytes], str]:
+    port = c.free_port()
+    env = {
+        **os.environ,
+        "TRAYECTO_HOME": str(home),
+        "TRAYECTO_DATABASE_URL": url,
+        "TRAYECTO_LOG_LEVEL": "WARNING",
+    }
+    exe = c.VENV_BIN / "trayecto"
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "trayecto"]
+    with (home / "server.log").open("wb") as log:
+        proc = subprocess.Popen(
+            [*cmd, "serve", "--no-access-log", "--port", str(port), "--workers", str(workers)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError((home / "server.log").read_text())
+        try:
+            with urllib.request.urlopen(base + "/healthz", timeout=1):  # noqa: S310
+                return proc, base
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("the server did not start:\n" + (home / "server.log").read_text())
+
+
+def _wrk(base: str, token: str, seconds: float, run: str) -> dict[str, Any]:
+    env = {
+        **os.environ,
+        "WRK_AUTH": f"Bearer {token}",
+        "WRK_SKUS": str(N_SKUS),
+        "WRK_RUN": run,
+        "WRK_SEED": "5",
+    }
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{CLIENTS}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
+         "-s", str(c.BENCH_DIR / "wrk_orders.lua"), base],
+        env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    line = next(x for x in out.stdout.splitlines() if x.startswith("WRK_JSON "))
+    result: dict[str, Any] = orjson.loads(line.removeprefix("WRK_JSON "))
+    result["cpu_s"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return result
+
+
+def bench_intake(admin_url: str, seconds: float, workers: int) -> dict[str, Any]:
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
     name = "bench_orders"
     admin = sa.create_engine(
         admin_url.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT"
@@ -247,64 +312,62 @@ def bench_intake(admin_url: str, seconds: float) -> dict[str, Any]:
         conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     url = sa.engine.make_url(admin_url).set(database=name).render_as_string(False)
-    engine = db.create_db_engine(url, pool_size=CLIENTS, max_overflow=0)
+    engine = db.create_db_engine(url)
     db.upgrade(engine)
-    rng = random.Random(5)
     with tempfile.TemporaryDirectory() as tmp:
-        _load_catalogue(engine, Path(tmp), rng)
-    latencies: list[list[float]] = [[] for _ in range(CLIENTS)]
-    outcomes: list[dict[str, int]] = [{} for _ in range(CLIENTS)]
-    stop = time.perf_counter() + seconds + 2  # 2 s warm-up excluded below
-    start_measure = time.perf_counter() + 2
-    barrier = threading.Barrier(CLIENTS)
-
-    def client(w: int) -> None:
-        r = random.Random(w)
-        barrier.wait()
-        n = 0
-        while (now := time.perf_counter()) < stop:
-            req = commerce.check_order(_body(r, n, w))
-            n += 1
+        _load_catalogue(engine, Path(tmp), random.Random(5))
+    token = access.create_token(engine, "bench-orders").secret
+    with engine.connect() as conn:
+        backend = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+    fields = Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()
+    postmaster = int(fields[1])  # the backend's parent
+    with c.temp_home("trayecto-bench-orders-") as home:
+        proc, base = _serve(url, home, workers)
+        try:
+            _wrk(base, token, 3, "warmup")
+            cpu0 = (_cpu_seconds(proc.pid), _cpu_seconds(postmaster))
+            w = _wrk(base, token, seconds, "measure")
+            cpu1 = (_cpu_seconds(proc.pid), _cpu_seconds(postmaster))
+        finally:
+            proc.send_signal(signal.SIGINT)
             try:
-                commerce.place_order(engine, req)
-                key = "created"
-            except commerce.InsufficientStock:
-                key = "insufficient_stock"
-            except Exception as exc:  # reported, never hidden
-                key = type(exc).__name__
-            if now >= start_measure:
-                latencies[w].append((time.perf_counter() - now) * 1e3)
-                outcomes[w][key] = outcomes[w].get(key, 0) + 1
-
-    threads = [threading.Thread(target=client, args=(w,)) for w in range(CLIENTS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    lat = sorted(x for lst in latencies for x in lst)
-    total: dict[str, int] = {}
-    for o in outcomes:
-        for k, v in o.items():
-            total[k] = total.get(k, 0) + v
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
     bad = commerce.check_ledger(engine)
-    levels = commerce.stock_levels(engine, ["S000"])
-    oversold = sum(1 for lv in commerce.stock_levels(engine) if lv.reserved > lv.on_hand)
+    levels = commerce.stock_levels(engine)
+    scarce = [lv for lv in levels if lv.sku == "S000"]
+    oversold = sum(1 for lv in levels if lv.reserved > lv.on_hand)
+    with engine.connect() as conn:
+        stored = conn.exec_driver_sql("SELECT count(*) FROM orders").scalar()
     engine.dispose()
     pgb = {rows: _pgbench(url, rows, seconds) for rows in (N_SKUS * N_LOCATIONS, 10)}
     with admin.connect() as conn:
         conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin.dispose()
-    q = statistics.quantiles(lat, n=100)
+    secs = w["duration_us"] / 1e6
+    answers = w["requests"]
+    lat = w["latency_us"]
     return {
         "clients": CLIENTS,
-        "seconds": seconds,
-        "outcomes": total,
-        "orders_per_s": total.get("created", 0) / seconds,
-        "answers_per_s": len(lat) / seconds,
-        "p50_ms": statistics.median(lat),
-        "p99_ms": q[98],
-        "scarce_sku_reserved": sum(lv.reserved for lv in levels),
-        "scarce_sku_on_hand": sum(lv.on_hand for lv in levels),
+        "server_workers": workers,
+        "seconds": secs,
+        "answers": {k: w[k] for k in ("created", "duplicate", "refused", "other")},
+        "errors": w["errors"],
+        "orders_per_s": w["created"] / secs,
+        "answers_per_s": answers / secs,
+        "p50_ms": lat["p50"] / 1e3,
+        "p90_ms": lat["p90"] / 1e3,
+        "p99_ms": lat["p99"] / 1e3,
+        "cpu_ms_per_answer": {
+            "server": (cpu1[0] - cpu0[0]) / answers * 1e3,
+            "postgresql": (cpu1[1] - cpu0[1]) / answers * 1e3,
+            "wrk": w["cpu_s"] / answers * 1e3,
+        },
+        "cpus": os.cpu_count(),
+        "orders_stored": stored,
+        "scarce_sku_reserved": sum(lv.reserved for lv in scarce),
+        "scarce_sku_on_hand": sum(lv.on_hand for lv in scarce),
         "oversold_rows": oversold,
         "ledger_mismatches": len(bad),
         "pgbench_random_rows_tps": pgb[N_SKUS * N_LOCATIONS],
@@ -349,60 +412,99 @@ def _pgbench(url: str, rows: int, seconds: float) -> float:
     raise RuntimeError(out)
 
 
-def main() -> None:
+def _under_postgres() -> None:
+    """Re-run this script under a throwaway PostgreSQL cluster with durable settings."""
+    script = c.ROOT / "scripts" / "with-postgres.sh"
+    if os.environ.get("TRAYECTO_BENCH_UNDER_PG") or not script.exists():
+        return
+    env = {**os.environ, "PG_EXTRA_OPTS": "", "TRAYECTO_BENCH_UNDER_PG": "1"}
+    argv = ["bash", str(script), sys.executable, str(Path(__file__).resolve()), *sys.argv[1:]]
+    sys.stdout.flush()
+    os.execvpe("bash", argv, env)  # noqa: S606 (our own script, fixed arguments)
+
+
+def _print_sourcing(s: dict[str, Any]) -> None:
+    c.print_table(
+        f"(b) sourcing: {s['orders']:,} random 5-line orders over {s['locations']} locations",
+        ["method", "mean ms", "median ms", "p99 ms", "mean gap %", "max gap %"],
+        [
+            ["trayecto engine (with explanation)", f"{s['engine_ms']['mean']:.3f}",
+             f"{s['engine_ms']['median']:.3f}", f"{s['engine_ms']['p99']:.3f}",
+             f"{s['gap_pct']['mean']:.3f}", f"{s['gap_pct']['max']:.3f}"],
+            ["trayecto optimiser alone", f"{s['optimiser_ms']['mean']:.3f}",
+             f"{s['optimiser_ms']['median']:.3f}", f"{s['optimiser_ms']['p99']:.3f}", "", ""],
+            ["HiGHS MILP (baseline, optimum)", f"{s['milp_ms']['mean']:.3f}",
+             f"{s['milp_ms']['median']:.3f}", f"{s['milp_ms']['p99']:.3f}", "0", "0"],
+            ["naive nearest-stock per line", "", "", "",
+             f"{s['naive_gap_pct']['mean']:.2f}", f"{s['naive_gap_pct']['max']:.2f}"],
+        ],
+    )  # fmt: skip
+
+
+def _print_intake(a: dict[str, Any]) -> None:
+    cpu = a["cpu_ms_per_answer"]
+    total = cpu["server"] + cpu["postgresql"] + cpu["wrk"]
+    c.print_table(
+        f"(a) order intake over HTTP, wrk -c{a['clients']}, trayecto serve --workers "
+        f"{a['server_workers']}, PostgreSQL (durable), {a['seconds']:.0f} s",
+        ["what", "per s", "p50 ms", "p99 ms", "notes"],
+        [
+            ["orders placed (5 lines, sourced, reserved)", c.fmt_rate(a["orders_per_s"]),
+             f"{a['p50_ms']:.1f}", f"{a['p99_ms']:.1f}",
+             " ".join(f"{k}={v}" for k, v in a["answers"].items())],
+            ["answers (201 + 409)", c.fmt_rate(a["answers_per_s"]), "", "", ""],
+            ["pgbench conditional UPDATE, random rows", c.fmt_rate(a["pgbench_random_rows_tps"]),
+             "", "", "baseline, same run"],
+            ["pgbench conditional UPDATE, 10 hot rows", c.fmt_rate(a["pgbench_10_rows_tps"]),
+             "", "", "baseline, same run"],
+        ],
+    )  # fmt: skip
+    c.console.print(
+        f"CPU per answer: server {cpu['server']:.2f} ms, PostgreSQL {cpu['postgresql']:.2f} ms, "
+        f"wrk {cpu['wrk']:.2f} ms = {total:.2f} ms; {a['cpus']} CPUs fully used would answer "
+        f"about {a['cpus'] * 1000 / total:,.0f}/s"
+    )
+    c.console.print(
+        f"oversold rows: {a['oversold_rows']}, ledger mismatches: {a['ledger_mismatches']}, "
+        f"scarce SKU reserved {a['scarce_sku_reserved']} of {a['scarce_sku_on_hand']}, "
+        f"orders stored {a['orders_stored']:,}"
+    )
+
+
+def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--seconds", type=float, default=15)
+    ap.add_argument("--seconds", type=float, default=15, help="measured wrk and pgbench time")
     ap.add_argument("--orders", type=int, default=2000, help="sourcing instances")
+    ap.add_argument("--workers", type=int, default=2, help="trayecto serve --workers")
     ap.add_argument("--only", choices=["intake", "sourcing"])
-    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--quick", action="store_true", help="5 s runs, 300 sourcing instances")
     args = ap.parse_args()
     if args.quick:
         args.seconds, args.orders = 5, 300
+    url = os.environ.get("TRAYECTO_TEST_DATABASE_URL")
+    if args.only != "sourcing" and not url:
+        _under_postgres()  # returns only when it cannot
     results: dict[str, Any] = {}
+    failed = False
     if args.only != "intake":
-        s = bench_sourcing(args.orders)
-        results["sourcing"] = s
-        c.print_table(
-            f"(b) sourcing: {s['orders']:,} random 5-line orders over {s['locations']} locations",
-            ["method", "mean ms", "median ms", "p99 ms", "mean gap %", "max gap %"],
-            [
-                ["trayecto engine (with explanation)", f"{s['engine_ms']['mean']:.3f}",
-                 f"{s['engine_ms']['median']:.3f}", f"{s['engine_ms']['p99']:.3f}",
-                 f"{s['gap_pct']['mean']:.3f}", f"{s['gap_pct']['max']:.3f}"],
-                ["trayecto optimiser alone", f"{s['optimiser_ms']['mean']:.3f}",
-                 f"{s['optimiser_ms']['median']:.3f}", f"{s['optimiser_ms']['p99']:.3f}", "", ""],
-                ["HiGHS MILP (baseline, optimum)", f"{s['milp_ms']['mean']:.3f}",
-                 f"{s['milp_ms']['median']:.3f}", f"{s['milp_ms']['p99']:.3f}", "0", "0"],
-                ["naive nearest-stock per line", "", "", "",
-                 f"{s['naive_gap_pct']['mean']:.2f}", f"{s['naive_gap_pct']['max']:.2f}"],
-            ],
-        )  # fmt: skip
+        results["sourcing"] = s = bench_sourcing(args.orders)
+        _print_sourcing(s)
     if args.only != "sourcing":
-        url = os.environ.get("TRAYECTO_TEST_DATABASE_URL")
         if not url:
-            c.console.print("(a) skipped: run under scripts/with-postgres.sh (PG_EXTRA_OPTS='')")
+            c.console.print("(a) skipped: no PostgreSQL (scripts/with-postgres.sh)")
         else:
-            a = bench_intake(url, args.seconds)
-            results["intake"] = a
-            c.print_table(
-                f"(a) order intake, {a['clients']} clients, PostgreSQL, {a['seconds']:.0f} s",
-                ["what", "per s", "p50 ms", "p99 ms", "notes"],
-                [
-                    ["orders placed (5 lines, sourced, reserved)", c.fmt_rate(a["orders_per_s"]),
-                     f"{a['p50_ms']:.1f}", f"{a['p99_ms']:.1f}", str(a["outcomes"])],
-                    ["pgbench conditional UPDATE, random rows", c.fmt_rate(a["pgbench_random_rows_tps"]),
-                     "", "", "baseline"],
-                    ["pgbench conditional UPDATE, 10 hot rows", c.fmt_rate(a["pgbench_10_rows_tps"]),
-                     "", "", "baseline"],
-                ],
-            )  # fmt: skip
-            c.console.print(
-                f"oversold rows: {a['oversold_rows']}, ledger mismatches: {a['ledger_mismatches']}, "
-                f"scarce SKU reserved {a['scarce_sku_reserved']} of {a['scarce_sku_on_hand']}"
+            results["intake"] = a = bench_intake(url, args.seconds, args.workers)
+            _print_intake(a)
+            failed = bool(
+                a["oversold_rows"]
+                or a["ledger_mismatches"]
+                or a["answers"]["other"]
+                or a["scarce_sku_reserved"] > a["scarce_sku_on_hand"]
             )
     path = c.write_results("orders", results)
     c.console.print(f"results: {path}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

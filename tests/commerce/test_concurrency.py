@@ -130,7 +130,7 @@ def test_the_same_order_sent_concurrently_is_stored_once(
     assert commerce.check_ledger(platform.engine) == []
 
 
-@pytest.mark.parametrize("kind", ["cart"])
+@pytest.mark.parametrize("kind", ["cart", "pending_payment"])
 def test_expired_holds_free_their_units_for_the_next_order(
     platform: Platform, tmp_path: Path, kind: str
 ) -> None:
@@ -138,14 +138,18 @@ def test_expired_holds_free_their_units_for_the_next_order(
 
     from trayecto.kernel import utcnow
 
-    _setup(platform, tmp_path, "sku,location_id,on_hand\nLAST,W1,1\n")
+    _setup(platform, tmp_path, "sku,location_id,on_hand\nLAST,W1,1\nA,W1,5\n")
     commerce.hold_for(
         platform.engine, "W1", "LAST", 1, kind=kind, expires_at=utcnow() - timedelta(seconds=1)
     )
+    commerce.hold_for(
+        platform.engine, "W1", "A", 2, kind=kind, expires_at=utcnow() + timedelta(hours=1)
+    )
     [level] = commerce.stock_levels(platform.engine, ["LAST"])
     assert level.available == 0
-    # the snapshot sees nothing available, so the order is refused until the sweep runs
-    assert commerce.release_expired(platform.engine) == 1
+    # no sweep has run: placement finds the expired hold, frees it and sources again
     req = commerce.check_order(order_body("AFTER", lines=[("LAST", 1)]))
     assert commerce.place_order(platform.engine, req)[1]
+    levels = {lv.sku: lv for lv in commerce.stock_levels(platform.engine, ["LAST", "A"])}
+    assert (levels["LAST"].reserved, levels["A"].reserved) == (1, 2)  # the live hold stays
     assert commerce.check_ledger(platform.engine) == []

@@ -41,7 +41,12 @@ def test_order_contract(api: httpx.Client) -> None:
     assert again.json()["id"] == order["id"]
 
     got = api.get(f"/api/orders/{order['id']}").json()
-    assert got == order
+    # the answer to POST summarises the sourcing; GET has every candidate too
+    assert {k: v for k, v in got.items() if k != "sourcing"} == {
+        k: v for k, v in order.items() if k != "sourcing"
+    }
+    assert order["sourcing"].items() <= got["sourcing"].items()
+    assert {"WH-MAD", "ECOM-ZGZ"} <= {c["location_id"] for c in got["sourcing"]["candidates"]}
     assert [h["kind"] for h in got["history"]] == [
         "order_placed",
         "group_allocated",
@@ -108,3 +113,59 @@ def test_errors_name_the_field(api: httpx.Client) -> None:
     assert r.json()["error"]["code"] == "location_cannot_serve"
     assert api.get("/api/orders/not-a-uuid").status_code == 400
     assert httpx.post(api.base_url.join("/api/orders"), json={}).status_code == 401
+
+
+def test_several_worker_processes_serve_orders(env: dict[str, str], tmp_path: Path) -> None:
+    """``trayecto serve --workers 2``: each process builds its own platform (app factory);
+    orders from both land in the one store, a duplicate answers the stored order."""
+    import subprocess
+    import sys
+    import time
+
+    from tests.helpers import free_port
+
+    for kind, text in (("locations", LOCATIONS), ("products", PRODUCTS), ("stock", STOCK)):
+        run_cli(env, "import", kind, str(write(tmp_path, f"{kind}.csv", text)))
+    token = last_line(run_cli(env, "tokens", "add", "ops").stdout)
+    port = free_port()
+    log = (tmp_path / "workers.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trayecto", "serve", "--port", str(port), "--workers", "2",
+         "--no-access-log", "--no-worker"],
+        env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, (tmp_path / "workers.log").read_text()
+            try:
+                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, (tmp_path / "workers.log").read_text()
+            time.sleep(0.2)
+        with httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        ) as api:
+            # new connections each time, so both processes get some
+            ids = set()
+            for i in range(8):
+                r = httpx.post(
+                    url + "/api/orders",
+                    json=order_body(f"MW-{i}", lines=[("SKU-1", 1)]),
+                    headers={"Authorization": f"Bearer {token}"},
+                    timeout=30,
+                )
+                assert r.status_code == 201, r.text
+                ids.add(r.json()["id"])
+            again = api.post("/api/orders", json=order_body("MW-0", lines=[("SKU-1", 1)]))
+            assert again.status_code == 200
+            assert again.json()["id"] in ids
+            inv = api.get("/api/inventory", params={"sku": "SKU-1"}).json()
+            assert inv["reserved"] == 8
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        log.close()

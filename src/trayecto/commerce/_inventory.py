@@ -329,17 +329,26 @@ def receive_reserved(
     return rid
 
 
-def release_expired(engine: Engine, *, now: datetime | None = None, limit: int = 1000) -> int:
-    """Release reservations whose hold has expired (carts, pending payments)."""
+def release_expired(
+    engine: Engine,
+    *,
+    now: datetime | None = None,
+    limit: int = 1000,
+    skus: Sequence[str] | None = None,
+) -> int:
+    """Release reservations whose hold has expired (carts, pending payments), of every
+    SKU or only of ``skus``; returns the units freed."""
     now = now or utcnow()
+    query = (
+        sa.select(reservations.c.id)
+        .where(reservations.c.status == "active", reservations.c.expires_at < now)
+        .order_by(reservations.c.location_id, reservations.c.sku)
+        .limit(limit)
+    )
+    if skus is not None:
+        query = query.where(reservations.c.sku.in_(list(skus)))
     with write_transaction(engine) as conn:
-        ids = conn.execute(
-            sa.select(reservations.c.id)
-            .where(reservations.c.status == "active", reservations.c.expires_at < now)
-            .order_by(reservations.c.location_id, reservations.c.sku)
-            .limit(limit)
-        ).scalars()
-        return release(conn, list(ids))
+        return release(conn, list(conn.execute(query).scalars()))
 
 
 def hold_for(

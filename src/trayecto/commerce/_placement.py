@@ -1,23 +1,27 @@
-"""Placing an order: one unit of work that sources, reserves and records it.
+"""Placing an order: source it, reserve the units and record it, atomically.
 
-``place_order`` runs in one write transaction:
+``place_order`` makes at most ``TRIES`` attempts, each of two steps on one pooled
+connection (``_store``):
 
-1. an order already stored under (channel, external id) is answered as it is;
-2. a snapshot of available units and candidate locations is read, the sourcing engine
-   chooses, and the chosen units are reserved with conditional updates in a savepoint
-   (``_inventory.reserve``: rows in a fixed order, the database checks availability);
-   if a concurrent order took the units in between, the savepoint is rolled back and the
-   order is sourced again on a fresh snapshot (three tries), else ``insufficient_stock``;
-3. picks are booked against each location's daily capacity the same way;
-4. the order, lines, groups, allocations, payments and history are inserted; the order
-   row's unique (channel, external_id) makes a concurrent duplicate roll back and return
-   the stored order instead.
+1. **read** one snapshot (no locks): the units available for the order's SKUs per
+   location, the locations' and the channel policy's versions (both cached in the process),
+   the pickup location; the sourcing engine chooses on it (pure Python);
+2. **write** the whole order in one transaction: its rows first, then the holds, last and
+   in a fixed order: each a conditional ``UPDATE … WHERE on_hand - reserved - safety >= q``
+   (and a conditional booking of each location's daily picking capacity). On PostgreSQL
+   that is one round trip and the row locks are held only from the holds to the commit.
+
+If a concurrent order took the units between the read and the write, a hold does not
+fit: the transaction rolls back (nothing of it is kept) and the next attempt reads again.
+The unique (channel, external id) of ``orders`` makes a duplicate roll back and answer
+the stored order, also when both copies arrive at once. When the engine finds too few
+units, expired cart and payment holds on those SKUs are released and it tries once more.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -25,36 +29,33 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from trayecto.commerce._catalogue import location_from_row
 from trayecto.commerce._geo import locate
 from trayecto.commerce._intake import OrderRequest
-from trayecto.commerce._inventory import Hold, InsufficientStock, reserve
+from trayecto.commerce._inventory import InsufficientStock, release_expired
 from trayecto.commerce._model import Capability, GroupStatus, Location, LocationType, Method
 from trayecto.commerce._promise import promise
-from trayecto.commerce._sourcing import Plan, Policy, Site, haversine_km, source
-from trayecto.commerce._tables import (
-    allocations,
-    channel_policies,
-    fulfilment_groups,
-    location_load,
-    locations,
-    order_events,
-    order_lines,
-    orders,
-    payments,
-    products,
-    reservations,
-    stock,
+from trayecto.commerce._sourcing import Plan, Policy, haversine_km, source
+from trayecto.commerce._store import (
+    Duplicate,
+    OrderRows,
+    Shortage,
+    Snapshot,
+    local_day,
+    store_for,
 )
+from trayecto.commerce._tables import channel_policies, orders, products
 from trayecto.commerce._views import build_view
 from trayecto.db import dialect_insert, write_transaction
-from trayecto.kernel import ConflictError, NotFoundError, ValidationError, new_id, utcnow
+from trayecto.kernel import (
+    ConflictError,
+    NotFoundError,
+    TrayectoError,
+    ValidationError,
+    new_id,
+    utcnow,
+)
 
 TRIES = 3
-
-
-class _Duplicate(Exception):
-    """Raised inside the transaction to roll it back when the order already exists."""
 
 
 def load_policy(conn: Connection, channel: str) -> Policy:
@@ -79,29 +80,26 @@ def set_policy(engine: Engine, channel: str, config: Mapping[str, Any]) -> Polic
     return policy
 
 
-def _pickup(conn: Connection, req: OrderRequest) -> Location | None:
+def _pickup(req: OrderRequest, snap: Snapshot) -> Location | None:
     method = req.fulfilment.method
     if method is Method.DELIVERY:
         return None
-    row = conn.execute(
-        sa.select(locations).where(locations.c.id == req.fulfilment.location_id)
-    ).first()
-    if row is None:
+    loc = snap.pickup
+    if loc is None:
         raise NotFoundError(
             f"no location {req.fulfilment.location_id!r}",
             code="location_not_found",
             field="fulfilment.location_id",
         )
-    loc = location_from_row(row._mapping)
-    need = {
-        Method.CLICK_AND_COLLECT: Capability.CLICK_AND_COLLECT,
-        Method.SHIP_TO_STORE: Capability.SHIP_TO_STORE,
-        Method.PICKUP_POINT: None,
-    }[method]
     ok = loc.active and (
         loc.type is LocationType.PICKUP_POINT
         if method is Method.PICKUP_POINT
-        else need in loc.capabilities
+        else (
+            Capability.CLICK_AND_COLLECT
+            if method is Method.CLICK_AND_COLLECT
+            else Capability.SHIP_TO_STORE
+        )
+        in loc.capabilities
     )
     if not ok:
         raise ValidationError(
@@ -112,190 +110,116 @@ def _pickup(conn: Connection, req: OrderRequest) -> Location | None:
     return loc
 
 
-def _snapshot(
-    conn: Connection, skus: list[str], extra_safety: int, day: date, pickup: Location | None
-) -> tuple[dict[str, Location], list[Site], dict[tuple[str, str], int]]:
-    atp = stock.c.on_hand - stock.c.reserved - stock.c.safety_stock - extra_safety
-    rows = conn.execute(
-        sa.select(
-            stock.c.location_id.label("loc"),
-            stock.c.sku.label("sku_"),
-            atp.label("atp"),
-            location_load.c.picks,
-            locations,
-        )
-        .select_from(
-            stock.join(locations, locations.c.id == stock.c.location_id).outerjoin(
-                location_load,
-                sa.and_(location_load.c.location_id == locations.c.id, location_load.c.day == day),
+def _source(
+    req: OrderRequest,
+    snap: Snapshot,
+    demand: dict[str, int],
+    pickup: Location | None,
+    destination: tuple[float, float] | None,
+) -> Plan:
+    pickup_site = next((s for s in snap.sites if pickup and s.id == pickup.id), None)
+    return source(
+        demand,
+        snap.sites,
+        snap.available,
+        method=req.fulfilment.method,
+        policy=snap.policy,
+        destination=destination,
+        pickup=pickup_site,
+    )
+
+
+def _existing(engine: Engine, channel: str, external_id: str) -> UUID | None:
+    with engine.connect() as conn:
+        found: UUID | None = conn.execute(
+            sa.select(orders.c.id).where(
+                orders.c.channel == channel, orders.c.external_id == external_id
             )
+        ).scalar()
+        return found
+
+
+def _unknown_skus(engine: Engine, skus: list[str]) -> ValidationError:
+    with engine.connect() as conn:
+        known = set(
+            conn.execute(sa.select(products.c.sku).where(products.c.sku.in_(skus))).scalars()
         )
-        .where(stock.c.sku.in_(skus), atp > 0)
-    ).all()
-    locs: dict[str, Location] = {}
-    picks: dict[str, int] = {}
-    available: dict[tuple[str, str], int] = {}
-    for r in rows:
-        m = r._mapping
-        if m["loc"] not in locs:
-            locs[m["loc"]] = location_from_row(m)
-            picks[m["loc"]] = m["picks"] or 0
-        available[(m["loc"], m["sku_"])] = m["atp"]
-    if pickup is not None and pickup.id not in locs:
-        locs[pickup.id] = pickup
-    sites = [
-        Site(
-            id=loc.id,
-            type=loc.type,
-            latitude=loc.latitude,
-            longitude=loc.longitude,
-            capabilities=loc.capabilities,
-            capacity_left=None
-            if loc.daily_capacity is None
-            else loc.daily_capacity - picks.get(loc.id, 0),
-            open=loc.opening_hours != {},
-            active=loc.active,
-        )
-        for loc in locs.values()
-    ]
-    return locs, sites, available
-
-
-def _book_capacity(conn: Connection, plan: Plan, locs: dict[str, Location], day: date) -> None:
-    for loc_id in plan.locations:
-        cap = locs[loc_id].daily_capacity
-        if cap is None:
-            continue
-        ins = dialect_insert(conn, location_load).values(location_id=loc_id, day=day, picks=0)
-        conn.execute(ins.on_conflict_do_nothing(index_elements=["location_id", "day"]))
-        done = conn.execute(
-            location_load.update()
-            .where(
-                location_load.c.location_id == loc_id,
-                location_load.c.day == day,
-                location_load.c.picks + 1 <= cap,
-            )
-            .values(picks=location_load.c.picks + 1)
-        )
-        if done.rowcount != 1:
-            raise InsufficientStock(
-                f"location {loc_id} reached its daily picking capacity",
-                code="capacity_full",
-                details={"location_id": loc_id},
-            )
-
-
-def _unknown_skus(conn: Connection, skus: list[str]) -> None:
-    known = set(conn.execute(sa.select(products.c.sku).where(products.c.sku.in_(skus))).scalars())
     missing = [s for s in skus if s not in known]
-    if missing:
-        raise ValidationError(
-            f"unknown SKU(s): {', '.join(missing)}", code="unknown_sku", field="lines"
-        )
-
-
-def _existing(conn: Connection, channel: str, external_id: str) -> UUID | None:
-    return conn.execute(
-        sa.select(orders.c.id).where(
-            orders.c.channel == channel, orders.c.external_id == external_id
-        )
-    ).scalar()
-
-
-def _plan_and_reserve(
-    conn: Connection, req: OrderRequest, order_id: UUID, now: datetime
-) -> tuple[Plan, dict[str, Location], dict[tuple[str, str], UUID], Location | None, Any]:
-    pickup = _pickup(conn, req)
-    policy = load_policy(conn, req.channel)
-    demand = req.demand()
-    skus = sorted(demand)
-    destination = locate(req.fulfilment.address) if req.fulfilment.address else None
-    day = now.date()
-    last: ConflictError | None = None
-    for _ in range(TRIES):
-        locs, sites, available = _snapshot(conn, skus, policy.safety_stock, day, pickup)
-        pickup_site = next((s for s in sites if pickup and s.id == pickup.id), None)
-        try:
-            plan = source(
-                demand,
-                sites,
-                available,
-                method=req.fulfilment.method,
-                policy=policy,
-                destination=destination,
-                pickup=pickup_site,
-            )
-        except ConflictError:
-            _unknown_skus(conn, skus)
-            raise
-        savepoint = conn.begin_nested()
-        try:
-            held = reserve(
-                conn,
-                [Hold(a.location_id, a.sku, a.quantity) for a in plan.assignments],
-                kind="order",
-                channel=req.channel,
-                extra_safety=policy.safety_stock,
-                order_id=order_id,
-            )
-            _book_capacity(conn, plan, locs, day)
-        except InsufficientStock as exc:
-            savepoint.rollback()
-            last = exc
-            continue
-        savepoint.commit()
-        return plan, locs, held, pickup, destination
-    assert last is not None
-    raise InsufficientStock(last.message, code=last.code, field="lines", details=last.details)
+    return ValidationError(
+        f"unknown SKU(s): {', '.join(missing)}", code="unknown_sku", field="lines"
+    )
 
 
 def place_order(engine: Engine, req: OrderRequest) -> tuple[UUID, bool, dict[str, Any] | None]:
-    """Place ``req``; returns (order id, created, view of the new order or None)."""
-    try:
-        with write_transaction(engine) as conn:
-            found = _existing(conn, req.channel, req.external_id)
-            if found is not None:
-                return found, False, None
-            order_id = new_id()
-            now = utcnow()
-            plan, locs, held, pickup, destination = _plan_and_reserve(conn, req, order_id, now)
-            view = _record(conn, req, order_id, now, plan, locs, held, pickup, destination)
-            return order_id, True, view
-    except _Duplicate:
-        with engine.connect() as conn:
-            found = _existing(conn, req.channel, req.external_id)
-        assert found is not None
-        return found, False, None
+    """Place ``req``; returns (order id, created, view of the new order or None when the
+    (channel, external id) was already stored)."""
+    store = store_for(engine)
+    demand = req.demand()
+    skus = sorted(demand)
+    destination = locate(req.fulfilment.address) if req.fulfilment.address else None
+    pickup_id = None if req.fulfilment.method is Method.DELIVERY else req.fulfilment.location_id
+    order_id = new_id()
+    freed = False
+    last: TrayectoError | None = None
+    for _ in range(TRIES):
+        at = utcnow()
+        with store.session() as session:
+            snap = session.snapshot(req.channel, req.external_id, skus, pickup_id, at)
+            if snap.existing is not None:
+                return snap.existing, False, None
+            pickup = _pickup(req, snap)
+            try:
+                plan = _source(req, snap, demand, pickup, destination)
+            except ConflictError:
+                if snap.unknown_skus:
+                    raise _unknown_skus(engine, skus) from None
+                if snap.expired_holds and not freed:  # free them, then look again
+                    freed = True
+                    release_expired(engine, now=at, skus=skus)
+                    continue
+                raise
+            rows, view = build_rows(req, order_id, at, plan, snap, pickup, destination)
+            try:
+                session.write(rows)
+            except Shortage as exc:  # a concurrent order took them since the snapshot
+                last = InsufficientStock(
+                    f"location {exc.location_id} reached its daily picking capacity"
+                    if exc.kind == "capacity_full"
+                    else f"not enough stock of {exc.sku} at {exc.location_id}",
+                    code=exc.kind,
+                    field="lines",
+                    details={"sku": exc.sku, "location_id": exc.location_id},
+                )
+                continue
+            except Duplicate:  # the same order, placed concurrently, committed first
+                pass
+            else:
+                return order_id, True, view
+        found = _existing(engine, req.channel, req.external_id)
+        if found is not None:
+            return found, False, None
+    assert last is not None
+    raise last
 
 
 def quote(engine: Engine, req: OrderRequest) -> dict[str, Any]:
     """What placing ``req`` now would choose and promise, without reserving anything."""
-    with engine.connect() as conn:
-        pickup = _pickup(conn, req)
-        policy = load_policy(conn, req.channel)
-        demand = req.demand()
-        destination = locate(req.fulfilment.address) if req.fulfilment.address else None
-        now = utcnow()
-        locs, sites, available = _snapshot(
-            conn, sorted(demand), policy.safety_stock, now.date(), pickup
-        )
-        pickup_site = next((s for s in sites if pickup and s.id == pickup.id), None)
-        try:
-            plan = source(
-                demand,
-                sites,
-                available,
-                method=req.fulfilment.method,
-                policy=policy,
-                destination=destination,
-                pickup=pickup_site,
-            )
-        except ConflictError:
-            _unknown_skus(conn, sorted(demand))
-            raise
+    demand = req.demand()
+    destination = locate(req.fulfilment.address) if req.fulfilment.address else None
+    pickup_id = None if req.fulfilment.method is Method.DELIVERY else req.fulfilment.location_id
+    now = utcnow()
+    with store_for(engine).session() as session:
+        snap = session.snapshot(req.channel, req.external_id, sorted(demand), pickup_id, now)
+    pickup = _pickup(req, snap)
+    try:
+        plan = _source(req, snap, demand, pickup, destination)
+    except ConflictError:
+        if snap.unknown_skus:
+            raise _unknown_skus(engine, sorted(demand)) from None
+        raise
     groups = []
     for loc_id in plan.locations:
-        dist = _distance(locs[loc_id], pickup, destination)
+        loc = snap.locations[loc_id]
         groups.append(
             {
                 "location_id": loc_id,
@@ -305,7 +229,11 @@ def quote(engine: Engine, req: OrderRequest) -> dict[str, Any]:
                     if a.location_id == loc_id
                 ],
                 "promise": promise(
-                    now, locs[loc_id], req.fulfilment.method, distance_km=dist, pickup=pickup
+                    now,
+                    loc,
+                    req.fulfilment.method,
+                    distance_km=_distance(loc, pickup, destination),
+                    pickup=pickup,
                 ),
             }
         )
@@ -319,31 +247,50 @@ def _distance(
     return haversine_km((loc.latitude, loc.longitude), to) if to else None
 
 
-def _money(value: Decimal) -> str:
-    return str(value.quantize(Decimal("0.01")))
+def event_row(
+    order_id: UUID,
+    group_id: UUID | None,
+    kind: str,
+    from_status: str | None,
+    to_status: str | None,
+    when: datetime,
+    detail: dict[str, Any] | None,
+) -> dict[str, Any]:
+    return {
+        "id": new_id(),
+        "order_id": order_id,
+        "group_id": group_id,
+        "kind": kind,
+        "from_status": from_status,
+        "to_status": to_status,
+        "detail": detail,
+        "occurred_at": when,
+    }
 
 
-def _record(
-    conn: Connection,
+def build_rows(
     req: OrderRequest,
     order_id: UUID,
     now: datetime,
     plan: Plan,
-    locs: dict[str, Location],
-    held: dict[tuple[str, str], UUID],
+    snap: Snapshot,
     pickup: Location | None,
     destination: tuple[float, float] | None,
-) -> dict[str, Any]:
-    subtotal = sum((ln.unit_price * ln.quantity for ln in req.lines), Decimal("0.00"))
-    discount = sum((ln.discount for ln in req.lines), Decimal("0.00"))
-    tax = sum((ln.tax for ln in req.lines), Decimal("0.00"))
-    total = subtotal - discount
+) -> tuple[OrderRows, dict[str, Any]]:
+    """Every row the order writes, its holds, and the order as the API shows it."""
+    zero = Decimal("0.00")
+    subtotal = sum((ln.unit_price * ln.quantity for ln in req.lines), zero)
+    discount = sum((ln.discount for ln in req.lines), zero)
+    tax = sum((ln.tax for ln in req.lines), zero)
     method = req.fulfilment.method
+    locs = snap.locations
     groups: list[dict[str, Any]] = []
     group_of: dict[str, UUID] = {}
+    loads = []
     for loc_id in plan.locations:
         gid = new_id()
         group_of[loc_id] = gid
+        loc = locs[loc_id]
         groups.append(
             {
                 "id": gid,
@@ -354,15 +301,17 @@ def _record(
                 "status": GroupStatus.ALLOCATED.value,
                 "promise": promise(
                     now,
-                    locs[loc_id],
+                    loc,
                     method,
-                    distance_km=_distance(locs[loc_id], pickup, destination),
+                    distance_km=_distance(loc, pickup, destination),
                     pickup=pickup,
                 ),
                 "created_at": now,
                 "updated_at": now,
             }
         )
+        if loc.daily_capacity is not None:
+            loads.append((loc_id, local_day(loc, now), loc.daily_capacity))
     order_row = {
         "id": order_id,
         "channel": req.channel,
@@ -377,18 +326,33 @@ def _record(
         "subtotal": subtotal,
         "discount_total": discount,
         "tax_total": tax,
-        "total": total,
+        "total": subtotal - discount,
         "fulfilment": req.fulfilment.to_dict(),
         "sourcing": plan.explanation,
         "placed_at": now,
         "updated_at": now,
     }
-    ins = dialect_insert(conn, orders).values(**order_row)
-    inserted = conn.execute(
-        ins.on_conflict_do_nothing(index_elements=["channel", "external_id"]).returning(orders.c.id)
-    ).first()
-    if inserted is None:
-        raise _Duplicate
+    holds = [(a.location_id, a.sku, a.quantity) for a in plan.assignments]  # sorted
+    held: dict[tuple[str, str], UUID] = {}
+    reservation_rows = []
+    for loc_id, sku, qty in holds:
+        rid = held[(loc_id, sku)] = new_id()
+        reservation_rows.append(
+            {
+                "id": rid,
+                "location_id": loc_id,
+                "sku": sku,
+                "quantity": qty,
+                "kind": "order",
+                "channel": req.channel,
+                "order_id": order_id,
+                "group_id": group_of[loc_id],
+                "status": "active",
+                "expires_at": None,
+                "created_at": now,
+                "closed_at": None,
+            }
+        )
     line_rows: list[dict[str, Any]] = [
         {
             "id": new_id(),
@@ -426,63 +390,41 @@ def _record(
                 }
             )
     event_rows = [
-        _event(order_id, None, "order_placed", None, "placed", now, {"channel": req.channel}),
+        event_row(order_id, None, "order_placed", None, "placed", now, {"channel": req.channel}),
         *(
-            _event(
+            event_row(
                 order_id, g["id"], "group_allocated", None, "allocated", now,
                 {"location_id": g["location_id"]},
             )
             for g in groups
         ),
-        _event(order_id, None, "order_status", "placed", "allocated", now, None),
+        event_row(order_id, None, "order_status", "placed", "allocated", now, None),
     ]  # fmt: skip
-    conn.execute(order_lines.insert(), line_rows)
-    conn.execute(fulfilment_groups.insert(), groups)
-    conn.execute(allocations.insert(), alloc_rows)
-    for loc_id, gid in group_of.items():
-        ids = [rid for (loc, _), rid in held.items() if loc == loc_id]
-        conn.execute(reservations.update().where(reservations.c.id.in_(ids)).values(group_id=gid))
-    if req.payments:
-        conn.execute(
-            payments.insert(),
-            [
-                {
-                    "id": new_id(),
-                    "order_id": order_id,
-                    "kind": "payment",
-                    "method": p.method.value,
-                    "amount": p.amount,
-                    "currency": req.currency,
-                    "reference": p.reference,
-                    "recorded_at": now,
-                }
-                for p in req.payments
-            ],
-        )
-    conn.execute(order_events.insert(), event_rows)
-    return build_view(order_row, line_rows, groups, alloc_rows, [
-        {"kind": "payment", "method": p.method.value, "amount": p.amount,
-         "currency": req.currency, "reference": p.reference, "recorded_at": now}
+    payment_rows = [
+        {
+            "id": new_id(),
+            "order_id": order_id,
+            "kind": "payment",
+            "method": p.method.value,
+            "amount": p.amount,
+            "currency": req.currency,
+            "reference": p.reference,
+            "recorded_at": now,
+        }
         for p in req.payments
-    ], event_rows)  # fmt: skip
-
-
-def _event(
-    order_id: UUID,
-    group_id: UUID | None,
-    kind: str,
-    from_status: str | None,
-    to_status: str | None,
-    when: datetime,
-    detail: dict[str, Any] | None,
-) -> dict[str, Any]:
-    return {
-        "id": new_id(),
-        "order_id": order_id,
-        "group_id": group_id,
-        "kind": kind,
-        "from_status": from_status,
-        "to_status": to_status,
-        "detail": detail,
-        "occurred_at": when,
-    }
+    ]
+    rows = OrderRows(
+        order=order_row,
+        lines=line_rows,
+        groups=groups,
+        allocations=alloc_rows,
+        reservations=reservation_rows,
+        payments=payment_rows,
+        events=event_rows,
+        holds=holds,
+        loads=sorted(loads),
+        extra_safety=snap.policy.safety_stock,
+        at=now,
+    )
+    view = build_view(order_row, line_rows, groups, alloc_rows, payment_rows, event_rows)
+    return rows, view

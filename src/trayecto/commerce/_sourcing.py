@@ -131,6 +131,12 @@ class Site:
     capacity_left: int | None = None  # picks left today; None = unbounded
     open: bool = True
     active: bool = True
+    #: (latitude, longitude, cos latitude) in radians, for the distance to each order
+    radians: tuple[float, float, float] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        lat = math.radians(self.latitude)
+        object.__setattr__(self, "radians", (lat, math.radians(self.longitude), math.cos(lat)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,11 +175,13 @@ def optimise(
     n = len(options)
     if n == 0:
         return 0.0, []
-    order = sorted(range(n), key=lambda i: len(options[i]))
-    opts = [sorted(options[i], key=lambda o: o[1] + fixed[o[0]]) for i in order]
-    min_v = [min((v for _, v in o), default=INF) for o in opts]
-    if INF in min_v:
+    if not all(options):
         return INF, []
+    order = sorted(range(n), key=lambda i: len(options[i]))
+    costs = [dict(options[i]) for i in order]  # per line: location -> variable cost
+    # per line, to open a location: (variable + fixed cost, location, variable cost), cheapest first
+    to_open = [sorted((v + fixed[j], j, v) for j, v in options[i]) for i in order]
+    min_v = [min(c.values()) for c in costs]
     # tail[k] = Σ_{l ≥ k} min_v[l]: a lower bound for the lines still to place
     tail = [0.0] * (n + 1)
     for k in range(n - 1, -1, -1):
@@ -182,23 +190,23 @@ def optimise(
     best = INF
     best_pick: list[int] = []
     # seed: the best single location that serves every line
-    per_loc = [dict(o) for o in opts]
-    common = set(per_loc[0])
-    for d in per_loc[1:]:
-        common &= set(d)
-    for j in common:
-        cost = fixed[j] + sum(d[j] for d in per_loc)
-        if cost < best:
-            best, best_pick = cost, [j] * n
+    for j, v in costs[0].items():
+        total = fixed[j] + v
+        for c in costs[1:]:
+            w = c.get(j)
+            if w is None:
+                break
+            total += w
+        else:
+            if total < best:
+                best, best_pick = total, [j] * n
 
     pick = [0] * n
     used = [0] * len(fixed)  # lines assigned to each location
-    n_used = 0
-    # per line: (location, variable cost, cost if it opens the location)
-    opened = [[(j, v, v + fixed[j]) for j, v in o] for o in opts]
+    opened: list[int] = []  # the locations in use, in the order they were opened
 
     def dfs(k: int, cost: float) -> None:
-        nonlocal best, best_pick, n_used
+        nonlocal best, best_pick
         if k == n:
             if cost < best - 1e-12:
                 best, best_pick = cost, pick.copy()
@@ -207,25 +215,34 @@ def optimise(
         limit = best - 1e-12 - rest
         if cost + min_v[k] >= limit:
             return
-        pen = split_penalty if n_used else 0.0
-        can_open = n_used < max_locations
-        for j, v, vf in opened[k]:
-            if used[j]:
-                c = cost + v
-            elif can_open:
-                c = cost + vf + pen
-            else:
-                continue
-            if c >= limit:
+        line = costs[k]
+        # a location already in use costs only its variable cost...
+        for j in opened[:]:
+            v = line.get(j)
+            if v is None or cost + v >= limit:
                 continue
             pick[k] = j
-            if not used[j]:
-                n_used += 1
             used[j] += 1
-            dfs(k + 1, c)
+            dfs(k + 1, cost + v)
             used[j] -= 1
-            if not used[j]:
-                n_used -= 1
+            limit = best - 1e-12 - rest
+        # ... a new one its fixed cost and the split penalty too (cheapest first: stop at
+        # the first that cannot beat the best plan found so far)
+        if len(opened) >= max_locations:
+            return
+        base = cost + (split_penalty if opened else 0.0)
+        for vf, j, _ in to_open[k]:
+            c = base + vf
+            if c >= limit:
+                break
+            if used[j]:
+                continue
+            pick[k] = j
+            used[j] = 1
+            opened.append(j)
+            dfs(k + 1, c)
+            opened.pop()
+            used[j] = 0
             limit = best - 1e-12 - rest
 
     dfs(0, 0.0)
@@ -239,15 +256,13 @@ def optimise(
 
 # --- the engine ------------------------------------------------------------------------------
 
-_NEEDS_SOURCE_SHIP = "ship"
 
-
-def _exclusion(site: Site, method: Method, pickup: Site | None, ship_ok: bool) -> str | None:
+def _exclusion(site: Site, method: Method, pickup_id: str | None) -> str | None:
     if not site.active:
         return "inactive"
     if site.type is LocationType.PICKUP_POINT:
         return "a pickup point holds no stock"
-    is_pickup_shop = pickup is not None and site.id == pickup.id
+    is_pickup_shop = site.id == pickup_id
     if not is_pickup_shop and Capability.SHIP not in site.capabilities:
         return "cannot ship (no 'ship' capability)"
     if (
@@ -263,6 +278,10 @@ def _exclusion(site: Site, method: Method, pickup: Site | None, ship_ok: bool) -
     return None
 
 
+def _site_id(site: Site) -> str:
+    return site.id
+
+
 def source(
     demand: Mapping[str, int],
     sites: Sequence[Site],
@@ -276,46 +295,103 @@ def source(
     """Choose locations for ``demand`` (SKU → units); see the module docstring.
 
     ``available`` maps (location, SKU) to units available to promise for this channel
-    (on hand - reserved - safety stock - the channel's safety stock)."""
+    (on hand - reserved - safety stock - the channel's safety stock).
+
+    Linear in the size of the snapshot: what each location holds is gathered in one pass
+    over ``available``, and only locations holding some of the order are looked at."""
     if pickup is not None:
         destination = (pickup.latitude, pickup.longitude)
+    pickup_id = pickup.id if pickup is not None else None
     skus = sorted(demand)
+    # what each location holds of the order's SKUs: one pass over the snapshot
+    holds: dict[str, dict[str, int]] = {}
+    for (sid, sku), q in available.items():
+        if q > 0 and sku in demand:
+            held = holds.get(sid)
+            if held is None:
+                holds[sid] = {sku: q}
+            else:
+                held[sku] = q
+    if destination is not None:
+        dlat = math.radians(destination[0])
+        dlon = math.radians(destination[1])
+        dcos = math.cos(dlat)
+    ship = policy.shipment_cost
+    per_km = policy.per_km
     candidates: list[dict[str, Any]] = []
     eligible: list[Site] = []
     fixed: list[float] = []
-    ship = {t: policy.shipment_cost[t.value] for t in LocationType}
-    pick_of = {t: policy.pick_cost[t.value] for t in LocationType}
-    pickup_id = pickup.id if pickup is not None else None
-    for site in sorted(sites, key=lambda s: s.id):
+    stocks: list[dict[str, int]] = []
+    looked_at = [s for s in sites if s.id in holds or s.id == pickup_id]
+    looked_at.sort(key=_site_id)
+    delivery = method is Method.DELIVERY
+    pickup_point, dropship, shop = (
+        LocationType.PICKUP_POINT,
+        LocationType.SUPPLIER_DROPSHIP,
+        LocationType.SHOP,
+    )
+    for site in looked_at:
         sid = site.id
-        holds = {s: q for s in skus if (q := available.get((sid, s), 0))}
-        if not holds and sid != pickup_id:
-            continue  # holds none of the order's SKUs: not a candidate
-        why = _exclusion(site, method, pickup, True)
-        dist = haversine_km((site.latitude, site.longitude), destination) if destination else None
+        kind = site.type
+        held = holds.get(sid)
+        dist: float | None = None
+        if destination is not None:
+            lat, lon, cos_lat = site.radians
+            h = math.sin((dlat - lat) / 2) ** 2 + cos_lat * dcos * math.sin((dlon - lon) / 2) ** 2
+            dist = 2 * EARTH_KM * math.asin(min(1.0, math.sqrt(h)))
         entry: dict[str, Any] = {
             "location_id": sid,
-            "type": site.type.value,
-            "distance_km": round(dist, 1) if dist is not None else None,
-            "available": holds,
+            "type": kind,  # a str (StrEnum): serialised as its value
+            "distance_km": None if dist is None else round(dist, 1),
+            "available": {}
+            if held is None
+            else held
+            if len(held) < 2
+            else dict(sorted(held.items())),
         }
-        if why is None and not holds:
-            why = "holds none of the order's SKUs"
-        if why is not None:
-            entry["excluded_because"] = why
-            candidates.append(entry)
-            continue
-        f = 0.0 if sid == pickup_id else ship[site.type] + policy.per_km * (dist or 0)
-        entry["shipment_cost"] = round(f, 3)
         candidates.append(entry)
+        # the usual case in one test; the reason otherwise
+        if not (
+            site.active
+            and site.open
+            and site.capacity_left is None
+            and kind is not pickup_point
+            and (delivery or kind is not dropship)
+            and Capability.SHIP in site.capabilities
+        ):
+            why = _exclusion(site, method, pickup_id)
+            if why is not None:
+                entry["excluded_because"] = why
+                continue
+        if held is None:
+            entry["excluded_because"] = "holds none of the order's SKUs"
+            continue
+        f = 0.0 if sid == pickup_id else ship[kind] + per_km * (dist or 0)
+        entry["shipment_cost"] = round(f, 3)
         eligible.append(site)
         fixed.append(f)
+        stocks.append(held)
 
-    def var_cost(site: Site, sku: str, qty: int) -> float:
-        cost = pick_of[site.type] * qty
-        if site.type is LocationType.SHOP:
-            spare = available.get((site.id, sku), 0) - policy.walk_in_reserve
-            cost += policy.walk_in_penalty * max(0, qty - max(0, spare))
+    # the options of each line: the eligible locations holding it whole, with their cost
+    pick = policy.pick_cost
+    reserve, penalty = policy.walk_in_reserve, policy.walk_in_penalty
+    by_sku: dict[str, list[tuple[int, float]]] = {s: [] for s in skus}
+    for j, site in enumerate(eligible):
+        unit = pick[site.type]
+        is_shop = site.type is shop
+        for sku, q in stocks[j].items():
+            qty = demand[sku]
+            if q >= qty:
+                cost = unit * qty
+                if is_shop:
+                    cost += penalty * max(0, qty - max(0, q - reserve))
+                by_sku[sku].append((j, cost))
+
+    def var_cost(j: int, sku: str, qty: int) -> float:
+        cost = pick[eligible[j].type] * qty
+        if eligible[j].type is shop:
+            spare = stocks[j].get(sku, 0) - reserve
+            cost += penalty * max(0, qty - max(0, spare))
         return cost
 
     lines: list[tuple[str, int]] = []
@@ -324,17 +400,12 @@ def source(
     short: dict[str, int] = {}
     for sku in skus:
         qty = demand[sku]
-        opts = [
-            (j, var_cost(site, sku, qty))
-            for j, site in enumerate(eligible)
-            if available.get((site.id, sku), 0) >= qty
-        ]
-        if opts:
+        if by_sku[sku]:
             lines.append((sku, qty))
-            options.append(opts)
+            options.append(by_sku[sku])
             continue
         holders = sorted(
-            ((available.get((s.id, sku), 0), j) for j, s in enumerate(eligible)),
+            ((stocks[j].get(sku, 0), j) for j in range(len(eligible))),
             key=lambda x: (-x[0], fixed[x[1]]),
         )
         total = sum(q for q, _ in holders)
@@ -347,7 +418,7 @@ def source(
                 break
             take = min(q, remaining)
             lines.append((sku, take))
-            options.append([(j, var_cost(eligible[j], sku, take))])
+            options.append([(j, var_cost(j, sku, take))])
             pieces.append({"location_id": eligible[j].id, "quantity": take})
             remaining -= take
         splits.append({"sku": sku, "quantity": qty, "pieces": pieces})
@@ -360,19 +431,20 @@ def source(
                 "short": [{"sku": s, "wanted": demand[s], "available": q} for s, q in short.items()]
             },
         )
-    cost, pick = optimise(options, fixed, policy.split_penalty, policy.max_locations)
-    if not pick:
+    cost, chosen_of_line = optimise(options, fixed, policy.split_penalty, policy.max_locations)
+    if not chosen_of_line:
         raise InsufficientStock(
             "no combination of locations can fulfil the order within the policy's limits",
             field="lines",
         )
     merged: dict[tuple[str, str], int] = {}
-    for (sku, qty), j in zip(lines, pick, strict=True):
+    for (sku, qty), j in zip(lines, chosen_of_line, strict=True):
         key = (eligible[j].id, sku)
         merged[key] = merged.get(key, 0) + qty
     assignments = tuple(Assignment(loc, sku, q) for (loc, sku), q in sorted(merged.items()))
-    chosen = sorted({eligible[j].id for j in pick})
-    runner = _runner_up(options, fixed, policy, set(pick), eligible)
+    used = set(chosen_of_line)
+    chosen = sorted({eligible[j].id for j in used})
+    runner = _runner_up(options, fixed, used, eligible)
     reason = (
         f"{'one shipment' if len(chosen) == 1 else f'{len(chosen)} shipments'} from "
         f"{', '.join(chosen)} at cost {cost:.2f}"
@@ -382,7 +454,7 @@ def source(
     explanation = {
         "method": method.value,
         "destination": list(destination) if destination else None,
-        "pickup_location_id": pickup.id if pickup else None,
+        "pickup_location_id": pickup_id,
         "policy": policy.to_dict(),
         "candidates": candidates,
         "chosen": chosen,
@@ -397,18 +469,24 @@ def source(
 def _runner_up(
     options: list[list[tuple[int, float]]],
     fixed: list[float],
-    policy: Policy,
     used: set[int],
     eligible: list[Site],
 ) -> dict[str, Any] | None:
     """The best single shipment other than the chosen plan (for the explanation)."""
-    per_loc = [dict(o) for o in options]
-    common = set(per_loc[0]) if per_loc else set()
-    for d in per_loc[1:]:
-        common &= set(d)
-    common -= used if len(used) == 1 else set()
-    if not common:
+    lines = len(options)
+    if not lines:
         return None
-    j = min(common, key=lambda x: fixed[x] + sum(d[x] for d in per_loc))
-    cost = fixed[j] + sum(d[j] for d in per_loc)
-    return {"locations": [eligible[j].id], "cost": round(cost, 3)}
+    count = [0] * len(fixed)
+    total = [0.0] * len(fixed)
+    for opts in options:
+        for j, v in opts:
+            count[j] += 1
+            total[j] += v
+    skip = next(iter(used)) if len(used) == 1 else -1
+    best, best_j = INF, -1
+    for j, n in enumerate(count):
+        if n == lines and j != skip and fixed[j] + total[j] < best:
+            best, best_j = fixed[j] + total[j], j
+    if best_j < 0:
+        return None
+    return {"locations": [eligible[best_j].id], "cost": round(best, 3)}

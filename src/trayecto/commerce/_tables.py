@@ -64,6 +64,8 @@ locations = sa.Table(
     sa.Column("active", sa.Boolean(), nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
+    # max(updated_at) is the version order placement checks its cached locations against
+    sa.Index("ix_locations_updated_at", "updated_at"),
 )
 
 # Picks booked per location and local day, against ``locations.daily_capacity``.
