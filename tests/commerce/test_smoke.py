@@ -31,3 +31,18 @@ def test_place_and_ship(retailer: Platform) -> None:
     again = commerce.place_order(retailer.engine, req)
     assert again[0] == oid
     assert not again[1]
+
+
+def test_anonymising_orders_drops_what_would_place_the_address(retailer: Platform) -> None:
+    body = order_body("ANON-1", lines=[("SKU-1", 1)])
+    oid, _, view = commerce.place_order(retailer.engine, commerce.check_order(body))
+    assert view is not None
+    assert view["sourcing"]["destination"] is not None
+    assert commerce.anonymise_orders(retailer.engine, emails=["ana.garcia@example.es"]) == 1
+    after = commerce.get_order(retailer.engine, oid)
+    assert after["customer"]["email"] is None
+    assert "address" not in after["fulfilment"]
+    assert after["sourcing"]["chosen"] == view["sourcing"]["chosen"]
+    assert "destination" not in after["sourcing"]
+    assert "candidates" not in after["sourcing"]
+    assert commerce.check_ledger(retailer.engine) == []

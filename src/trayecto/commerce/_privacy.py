@@ -25,7 +25,9 @@ def anonymise_orders(
     loyalty_cards: Sequence[str] = (),
 ) -> int:
     """Remove the buyer's identifiers and delivery address from their orders; returns how
-    many orders were touched."""
+    many orders were touched. The sourcing explanation goes too, but for the chosen
+    locations: its destination, and the distances and costs of every candidate, would
+    place the address again."""
     conds = []
     for col, values in (
         (orders.c.customer_id, list(customer_ids)),
@@ -39,7 +41,9 @@ def anonymise_orders(
     if not conds:
         return 0
     with write_transaction(engine) as conn:
-        rows = conn.execute(sa.select(orders.c.id, orders.c.fulfilment).where(sa.or_(*conds))).all()
+        rows = conn.execute(
+            sa.select(orders.c.id, orders.c.fulfilment, orders.c.sourcing).where(sa.or_(*conds))
+        ).all()
         if rows:
             conn.execute(
                 orders.update()
@@ -51,12 +55,18 @@ def anonymise_orders(
                     customer_number=None,
                     loyalty_card=None,
                     fulfilment=sa.bindparam("fulfilment"),
+                    sourcing=sa.bindparam("sourcing"),
                 ),
                 [
                     {
                         "oid": r.id,
                         "fulfilment": {
                             k: v for k, v in (r.fulfilment or {}).items() if k != "address"
+                        },
+                        "sourcing": {
+                            "method": (r.sourcing or {}).get("method"),
+                            "chosen": (r.sourcing or {}).get("chosen"),
+                            "erased": "the rest of the explanation placed the buyer's address",
                         },
                     }
                     for r in rows
