@@ -172,16 +172,51 @@ def optimise(
     serve line ``l`` whole. Exact: depth-first branch and bound over lines (fewest options
     first), seeded by the best single location; returns ``(cost, location per line)`` or
     ``(inf, [])`` when no assignment exists."""
-    n = len(options)
+    costs = [dict(o) for o in options]
+    opens = [[(v + fixed[j], j, v) for j, v in o] for o in options]
+    return _search(costs, opens, fixed, split_penalty, max_locations)
+
+
+def _singles(
+    costs: Sequence[Mapping[int, float]], fixed: Sequence[float]
+) -> list[tuple[float, int]]:
+    """Every location serving all lines alone, with its cost, cheapest first."""
+    if not costs:
+        return []
+    first = min(costs, key=len)
+    out = []
+    for j in first:
+        total = fixed[j]
+        for line in costs:
+            w = line.get(j)
+            if w is None:
+                break
+            total += w
+        else:
+            out.append((total, j))
+    out.sort()
+    return out
+
+
+def _search(
+    costs: Sequence[Mapping[int, float]],
+    opens: Sequence[list[tuple[float, int, float]]],
+    fixed: Sequence[float],
+    split_penalty: float,
+    max_locations: int,
+    singles: list[tuple[float, int]] | None = None,
+) -> tuple[float, list[int]]:
+    """``optimise`` on prepared lines: per line, location -> variable cost, and the list of
+    (variable + fixed cost, location, variable cost) to open a location for it."""
+    n = len(costs)
     if n == 0:
         return 0.0, []
-    if not all(options):
+    if not all(costs):
         return INF, []
-    order = sorted(range(n), key=lambda i: len(options[i]))
-    costs = [dict(options[i]) for i in order]  # per line: location -> variable cost
-    # per line, to open a location: (variable + fixed cost, location, variable cost), cheapest first
-    to_open = [sorted((v + fixed[j], j, v) for j, v in options[i]) for i in order]
-    min_v = [min(c.values()) for c in costs]
+    order = sorted(range(n), key=lambda i: len(costs[i]))
+    line_costs = [costs[i] for i in order]
+    to_open = [sorted(opens[i]) for i in order]  # cheapest to open first
+    min_v = [min(c.values()) for c in line_costs]
     # tail[k] = Σ_{l ≥ k} min_v[l]: a lower bound for the lines still to place
     tail = [0.0] * (n + 1)
     for k in range(n - 1, -1, -1):
@@ -189,17 +224,10 @@ def optimise(
 
     best = INF
     best_pick: list[int] = []
-    # seed: the best single location that serves every line
-    for j, v in costs[0].items():
-        total = fixed[j] + v
-        for c in costs[1:]:
-            w = c.get(j)
-            if w is None:
-                break
-            total += w
-        else:
-            if total < best:
-                best, best_pick = total, [j] * n
+    if singles is None:
+        singles = _singles(costs, fixed)
+    if singles:  # seed: the best single location that serves every line
+        best, best_pick = singles[0][0], [singles[0][1]] * n
 
     pick = [0] * n
     used = [0] * len(fixed)  # lines assigned to each location
@@ -215,7 +243,7 @@ def optimise(
         limit = best - 1e-12 - rest
         if cost + min_v[k] >= limit:
             return
-        line = costs[k]
+        line = line_costs[k]
         # a location already in use costs only its variable cost...
         for j in opened[:]:
             v = line.get(j)
@@ -318,6 +346,10 @@ def source(
         dcos = math.cos(dlat)
     ship = policy.shipment_cost
     per_km = policy.per_km
+    pick = policy.pick_cost
+    reserve, penalty = policy.walk_in_reserve, policy.walk_in_penalty
+    line_costs: dict[str, dict[int, float]] = {s: {} for s in skus}
+    line_opens: dict[str, list[tuple[float, int, float]]] = {s: [] for s in skus}
     candidates: list[dict[str, Any]] = []
     eligible: list[Site] = []
     fixed: list[float] = []
@@ -368,24 +400,20 @@ def source(
             continue
         f = 0.0 if sid == pickup_id else ship[kind] + per_km * (dist or 0)
         entry["shipment_cost"] = round(f, 3)
+        # the lines it can serve whole, with their variable cost
+        j = len(eligible)
         eligible.append(site)
         fixed.append(f)
         stocks.append(held)
-
-    # the options of each line: the eligible locations holding it whole, with their cost
-    pick = policy.pick_cost
-    reserve, penalty = policy.walk_in_reserve, policy.walk_in_penalty
-    by_sku: dict[str, list[tuple[int, float]]] = {s: [] for s in skus}
-    for j, site in enumerate(eligible):
-        unit = pick[site.type]
-        is_shop = site.type is shop
-        for sku, q in stocks[j].items():
+        unit = pick[kind]
+        for sku, q in held.items():
             qty = demand[sku]
             if q >= qty:
-                cost = unit * qty
-                if is_shop:
-                    cost += penalty * max(0, qty - max(0, q - reserve))
-                by_sku[sku].append((j, cost))
+                v = unit * qty
+                if kind is shop:
+                    v += penalty * max(0, qty - max(0, q - reserve))
+                line_costs[sku][j] = v
+                line_opens[sku].append((v + f, j, v))
 
     def var_cost(j: int, sku: str, qty: int) -> float:
         cost = pick[eligible[j].type] * qty
@@ -395,14 +423,16 @@ def source(
         return cost
 
     lines: list[tuple[str, int]] = []
-    options: list[list[tuple[int, float]]] = []
+    costs: list[dict[int, float]] = []
+    opens: list[list[tuple[float, int, float]]] = []
     splits: list[dict[str, Any]] = []
     short: dict[str, int] = {}
     for sku in skus:
         qty = demand[sku]
-        if by_sku[sku]:
+        if line_costs[sku]:
             lines.append((sku, qty))
-            options.append(by_sku[sku])
+            costs.append(line_costs[sku])
+            opens.append(line_opens[sku])
             continue
         holders = sorted(
             ((stocks[j].get(sku, 0), j) for j in range(len(eligible))),
@@ -417,8 +447,10 @@ def source(
             if remaining <= 0 or q <= 0:
                 break
             take = min(q, remaining)
+            v = var_cost(j, sku, take)
             lines.append((sku, take))
-            options.append([(j, var_cost(j, sku, take))])
+            costs.append({j: v})
+            opens.append([(v + fixed[j], j, v)])
             pieces.append({"location_id": eligible[j].id, "quantity": take})
             remaining -= take
         splits.append({"sku": sku, "quantity": qty, "pieces": pieces})
@@ -431,7 +463,10 @@ def source(
                 "short": [{"sku": s, "wanted": demand[s], "available": q} for s, q in short.items()]
             },
         )
-    cost, chosen_of_line = optimise(options, fixed, policy.split_penalty, policy.max_locations)
+    singles = _singles(costs, fixed)
+    cost, chosen_of_line = _search(
+        costs, opens, fixed, policy.split_penalty, policy.max_locations, singles
+    )
     if not chosen_of_line:
         raise InsufficientStock(
             "no combination of locations can fulfil the order within the policy's limits",
@@ -444,7 +479,7 @@ def source(
     assignments = tuple(Assignment(loc, sku, q) for (loc, sku), q in sorted(merged.items()))
     used = set(chosen_of_line)
     chosen = sorted({eligible[j].id for j in used})
-    runner = _runner_up(options, fixed, used, eligible)
+    runner = _runner_up(singles, used, eligible)
     reason = (
         f"{'one shipment' if len(chosen) == 1 else f'{len(chosen)} shipments'} from "
         f"{', '.join(chosen)} at cost {cost:.2f}"
@@ -467,26 +502,11 @@ def source(
 
 
 def _runner_up(
-    options: list[list[tuple[int, float]]],
-    fixed: list[float],
-    used: set[int],
-    eligible: list[Site],
+    singles: list[tuple[float, int]], used: set[int], eligible: list[Site]
 ) -> dict[str, Any] | None:
     """The best single shipment other than the chosen plan (for the explanation)."""
-    lines = len(options)
-    if not lines:
-        return None
-    count = [0] * len(fixed)
-    total = [0.0] * len(fixed)
-    for opts in options:
-        for j, v in opts:
-            count[j] += 1
-            total[j] += v
     skip = next(iter(used)) if len(used) == 1 else -1
-    best, best_j = INF, -1
-    for j, n in enumerate(count):
-        if n == lines and j != skip and fixed[j] + total[j] < best:
-            best, best_j = fixed[j] + total[j], j
-    if best_j < 0:
-        return None
-    return {"locations": [eligible[best_j].id], "cost": round(best, 3)}
+    for total, j in singles:
+        if j != skip:
+            return {"locations": [eligible[j].id], "cost": round(total, 3)}
+    return None
