@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 
 from tests.commerce.conftest import LOCATIONS, PRODUCTS, STOCK, order_body, write
@@ -169,3 +170,57 @@ def test_several_worker_processes_serve_orders(env: dict[str, str], tmp_path: Pa
         proc.terminate()
         proc.wait(30)
         log.close()
+
+
+def test_returns_over_http_and_the_cli(api: httpx.Client, server: Server) -> None:
+    body = order_body("RET-1", lines=[("SKU-1", 2)])
+    body["payments"] = [{"method": "online", "amount": "20.00", "reference": "psp-1"}]
+    order = api.post("/api/orders", json=body).json()
+    oid, gid = order["id"], order["fulfilment_groups"][0]["id"]
+    early = api.post(
+        f"/api/orders/{oid}/returns",
+        json={"method": "in_store", "location_id": "SHOP-BCN",
+              "lines": [{"sku": "SKU-1", "quantity": 1}]},
+    )  # fmt: skip
+    assert (early.status_code, early.json()["error"]["code"]) == (409, "not_returnable")
+    for status in ("picking", "packed", "shipped", "delivered"):
+        api.post(f"/api/orders/{oid}/groups/{gid}/status", json={"status": status})
+    r = api.post(
+        f"/api/orders/{oid}/returns",
+        json={"method": "in_store", "location_id": "SHOP-BCN", "reason": "too big",
+              "lines": [{"sku": "SKU-1", "quantity": 1}]},
+    )  # fmt: skip
+    assert r.status_code == 201, r.text
+    rid = r.json()["id"]
+    assert r.json()["rma"].startswith("RMA-")
+    bad = api.post(f"/api/orders/{oid}/returns", json={"method": "by_bike", "lines": []})
+    assert (bad.status_code, bad.json()["error"]["field"]) == (400, "method")
+    assert api.post(f"/api/returns/{rid}/refund").json()["error"]["code"] == "illegal_transition"
+    assert api.post(f"/api/returns/{rid}/receive").json()["status"] == "received"
+    inspected = api.post(
+        f"/api/returns/{rid}/inspect",
+        json={"lines": [{"sku": "SKU-1", "condition": "as_new", "decision": "restock"}]},
+    )
+    assert inspected.status_code == 200, inspected.text
+    refunded = api.post(f"/api/returns/{rid}/refund", json={"reference": "psp-r1"}).json()
+    assert (refunded["status"], refunded["refund_total"]) == ("refunded", "10.00")
+    assert api.get(f"/api/returns/{rid}").json() == refunded
+    assert [x["id"] for x in api.get(f"/api/orders/{oid}/returns").json()["data"]] == [rid]
+    got = api.get(f"/api/orders/{oid}").json()
+    assert got["returns"][0]["status"] == "refunded"
+    assert got["history"][-1]["kind"] == "refund_recorded"
+    # the same steps from the CLI, for the second unit, returned by post
+    out = run_cli(
+        server.env, "orders", "returns", "request", oid, "--method", "by_post",
+        "--line", "SKU-1:1", "--reason", "changed my mind",
+    ).stdout  # fmt: skip
+    rid2 = orjson.loads(out)["id"]
+    run_cli(server.env, "orders", "returns", "receive", rid2)
+    run_cli(server.env, "orders", "returns", "inspect", rid2, "--line", "SKU-1:write_off:damaged")
+    shown = orjson.loads(run_cli(server.env, "orders", "returns", "refund", rid2).stdout)
+    assert (shown["status"], shown["lines"][0]["decision"]) == ("refunded", "write_off")
+    listed = orjson.loads(run_cli(server.env, "orders", "returns", "show", oid).stdout)
+    assert [x["id"] for x in listed] == [rid, rid2]
+    failed = run_cli(server.env, "orders", "returns", "receive", rid2, check=False)
+    assert failed.returncode != 0
+    assert "illegal_transition" in failed.stderr

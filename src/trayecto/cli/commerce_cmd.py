@@ -12,7 +12,7 @@ from rich.table import Table
 
 from trayecto import commerce
 from trayecto.cli._common import friendly, out, platform
-from trayecto.kernel import ValidationError
+from trayecto.kernel import NotFoundError, ValidationError
 
 inventory_app = typer.Typer(help="Stock per SKU and location.", no_args_is_help=True)
 orders_app = typer.Typer(help="Orders: status, history, sourcing.", no_args_is_help=True)
@@ -143,3 +143,138 @@ def find(
             f"{r['total']} {r['currency']}", r["id"],
         )  # fmt: skip
     out.print(table)
+
+
+returns_app = typer.Typer(
+    help="Returns (RMA): request, receive, inspect, refund, cancel.", no_args_is_help=True
+)
+orders_app.add_typer(returns_app, name="returns")
+
+
+def _id(value: str, field: str) -> UUID:
+    try:
+        return UUID(value)
+    except ValueError:
+        raise ValidationError(f"{field} must be a UUID", field=field) from None
+
+
+def _print_return(view: dict[str, object]) -> None:
+    typer.echo(orjson.dumps(view, option=orjson.OPT_INDENT_2).decode())
+
+
+def _pairs(values: list[str], what: str) -> list[list[str]]:
+    out = []
+    for v in values:
+        parts = v.split(":")
+        if len(parts) < 2 or not all(parts[:2]):
+            raise ValidationError(f"--line must look like {what} (got {v!r})", field="line")
+        out.append(parts)
+    return out
+
+
+@returns_app.command("request")
+@friendly
+def return_request(
+    order_id: Annotated[str, typer.Argument(help="The order id (UUID).")],
+    line: Annotated[list[str], typer.Option(help="SKU:QUANTITY (repeat for more lines).")],
+    method: Annotated[str, typer.Option(help="in_store or by_post.")] = "in_store",
+    location: Annotated[
+        str | None, typer.Option(help="Where it is handed over (in_store) or sent to.")
+    ] = None,
+    reason: Annotated[str | None, typer.Option(help="Why the customer returns it.")] = None,
+    channel: Annotated[str | None, typer.Option(help="Where the return is made.")] = None,
+) -> None:
+    """Open a return (RMA) for units the customer has received."""
+    lines = [
+        {"sku": sku, "quantity": int(qty) if qty.isdigit() else qty}
+        for sku, qty, *_ in _pairs(line, "SKU:QUANTITY")
+    ]
+    body: dict[str, object] = {"method": method, "lines": lines, "reason": reason}
+    if location:
+        body["location_id"] = location
+    if channel:
+        body["channel"] = channel
+    req = commerce.check_return(body)
+    with platform() as p:
+        _print_return(commerce.request_return(p.engine, _id(order_id, "order_id"), req))
+
+
+@returns_app.command("receive")
+@friendly
+def return_receive(
+    return_id: Annotated[str, typer.Argument(help="The return id (UUID).")],
+    location: Annotated[str | None, typer.Option(help="Where it arrived, if elsewhere.")] = None,
+) -> None:
+    """The returned goods arrived (by post) or were handed over (in a shop)."""
+    with platform() as p:
+        _print_return(
+            commerce.receive_return(p.engine, _id(return_id, "return_id"), location_id=location)
+        )
+
+
+@returns_app.command("inspect")
+@friendly
+def return_inspect(
+    return_id: Annotated[str, typer.Argument(help="The return id (UUID).")],
+    line: Annotated[
+        list[str],
+        typer.Option(
+            help="SKU:DECISION[:CONDITION[:LOCATION]]; DECISION restock, write_off or reject; "
+            "CONDITION as_new (default), opened, damaged, defective, wrong_item."
+        ),
+    ],
+) -> None:
+    """Record the condition and the restock decision of each returned SKU."""
+    lines = [
+        {
+            "sku": parts[0],
+            "decision": parts[1],
+            "condition": parts[2] if len(parts) > 2 and parts[2] else "as_new",
+            **({"location_id": parts[3]} if len(parts) > 3 and parts[3] else {}),
+        }
+        for parts in _pairs(line, "SKU:DECISION[:CONDITION[:LOCATION]]")
+    ]
+    inspection = commerce.check_inspection({"lines": lines})
+    with platform() as p:
+        _print_return(commerce.inspect_return(p.engine, _id(return_id, "return_id"), inspection))
+
+
+@returns_app.command("refund")
+@friendly
+def return_refund(
+    return_id: Annotated[str, typer.Argument(help="The return id (UUID).")],
+    method: Annotated[
+        str | None, typer.Option(help="Only if no recorded payment can take it back.")
+    ] = None,
+    reference: Annotated[str | None, typer.Option(help="E.g. the card refund reference.")] = None,
+) -> None:
+    """Record the refund against the order's original payments."""
+    with platform() as p:
+        _print_return(
+            commerce.refund_return(
+                p.engine, _id(return_id, "return_id"), method=method, reference=reference
+            )
+        )
+
+
+@returns_app.command("cancel")
+@friendly
+def return_cancel(return_id: Annotated[str, typer.Argument(help="The return id (UUID).")]) -> None:
+    """Withdraw a return not yet received (its exchange order is cancelled too)."""
+    with platform() as p:
+        _print_return(commerce.cancel_return(p.engine, _id(return_id, "return_id")))
+
+
+@returns_app.command("show")
+@friendly
+def return_show(
+    return_id: Annotated[str, typer.Argument(help="A return id, or an order id for all its.")],
+) -> None:
+    """A return as JSON (or, given an order id, the order's returns)."""
+    rid = _id(return_id, "return_id")
+    with platform() as p:
+        try:
+            view: object = commerce.get_return(p.engine, rid)
+        except NotFoundError:
+            view = commerce.list_returns(p.engine, rid)
+    typer.echo(orjson.dumps(view, option=orjson.OPT_INDENT_2).decode())

@@ -46,6 +46,20 @@ from trayecto.commerce._model import (
 )
 from trayecto.commerce._placement import place_order, quote, set_policy
 from trayecto.commerce._privacy import anonymise_orders
+from trayecto.commerce._return_requests import (
+    Inspection,
+    ReturnRequest,
+    check_inspection,
+    check_return,
+)
+from trayecto.commerce._returns import (
+    cancel_return,
+    get_return,
+    list_returns,
+    receive_return,
+    request_return,
+)
+from trayecto.commerce._settlement import inspect_return, refund_return
 from trayecto.commerce._sourcing import Policy, Site, haversine_km, optimise, source
 from trayecto.commerce._views import TimelineEntry, find_orders, get_order, order_history
 
@@ -55,6 +69,7 @@ __all__ = [
     "Capability",
     "CatalogueImportReport",
     "GroupStatus",
+    "Inspection",
     "InsufficientStock",
     "Location",
     "LocationType",
@@ -65,6 +80,7 @@ __all__ = [
     "Policy",
     "Product",
     "Reservation",
+    "ReturnRequest",
     "Site",
     "StockLevel",
     "TimelineEntry",
@@ -72,20 +88,26 @@ __all__ = [
     "anonymise_orders",
     "cancel_hold",
     "cancel_order",
+    "cancel_return",
+    "check_inspection",
     "check_ledger",
     "check_location",
     "check_order",
     "check_product",
+    "check_return",
     "find_orders",
     "get_location",
     "get_order",
     "get_product",
+    "get_return",
     "haversine_km",
     "hold_for",
     "import_catalogue",
+    "inspect_return",
     "link_customer",
     "list_locations",
     "list_products",
+    "list_returns",
     "movements",
     "next_statuses",
     "normalise_email",
@@ -95,7 +117,10 @@ __all__ = [
     "order_status",
     "place_order",
     "quote",
+    "receive_return",
+    "refund_return",
     "release_expired",
+    "request_return",
     "set_policy",
     "source",
     "stock_levels",

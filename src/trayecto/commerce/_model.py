@@ -55,6 +55,7 @@ class PaymentMethod(StrEnum):
     CARD_IN_SHOP = "card_in_shop"
     CASH = "cash"
     CASH_ON_DELIVERY = "cash_on_delivery"
+    EXCHANGE = "exchange"  # the value of returned goods, paying for their replacement
 
 
 class GroupStatus(StrEnum):

@@ -44,6 +44,16 @@ listings = sa.Table(
     sa.Column("updated_at", UTCDateTime(), nullable=False),
 )
 
+# Consistency rules of a channel's listings (price margin, staleness, required content);
+# a missing row means the defaults.
+listing_rules = sa.Table(
+    "listing_rules",
+    metadata,
+    sa.Column("channel", sa.String(20), primary_key=True),
+    sa.Column("config", JSONDoc, nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+)
+
 # --- locations ---------------------------------------------------------------------------
 
 locations = sa.Table(
@@ -224,6 +234,8 @@ payments = sa.Table(
     sa.Column("currency", sa.String(3), nullable=False),
     sa.Column("reference", sa.String(200), nullable=True),
     sa.Column("recorded_at", UTCDateTime(), nullable=False),
+    sa.Column("refund_of", sa.Uuid(), nullable=True),  # a refund: the payment it returns
+    sa.Column("return_id", sa.Uuid(), nullable=True),  # a refund: the return it settles
     sa.Index("ix_payments_order_id", "order_id"),
 )
 
@@ -249,12 +261,16 @@ returns = sa.Table(
     metadata,
     sa.Column("id", sa.Uuid(), primary_key=True),
     sa.Column("order_id", sa.Uuid(), sa.ForeignKey("orders.id"), nullable=False),
-    sa.Column("status", sa.String(20), nullable=False),  # requested|received|inspected|closed
+    # requested | received | inspected | refunded, or cancelled (from requested)
+    sa.Column("status", sa.String(20), nullable=False),
     sa.Column("channel", sa.String(20), nullable=False),  # where the return was made
     sa.Column("location_id", sa.String(100), nullable=True),  # shop or warehouse receiving
     sa.Column("reason", sa.String(200), nullable=True),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Column("method", sa.String(20), nullable=True),  # in_store | by_post
+    sa.Column("exchange_order_id", sa.Uuid(), nullable=True),  # the replacement order
+    sa.Column("refund_total", MONEY, nullable=True),  # set when the refund is recorded
     sa.Index("ix_returns_order_id", "order_id"),
 )
 
@@ -268,7 +284,8 @@ return_lines = sa.Table(
     sa.Column("quantity", sa.Integer(), nullable=False),
     sa.Column("reason", sa.String(200), nullable=True),
     sa.Column("condition", sa.String(30), nullable=True),  # set at inspection
-    sa.Column("decision", sa.String(20), nullable=True),  # restock | write_off
+    sa.Column("decision", sa.String(20), nullable=True),  # restock | write_off | reject
     sa.Column("restock_location_id", sa.String(100), nullable=True),
+    sa.Column("refund_amount", MONEY, nullable=True),  # what the customer gets back for it
     sa.Index("ix_return_lines_return_id", "return_id"),
 )

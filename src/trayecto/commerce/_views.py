@@ -19,6 +19,7 @@ from trayecto.commerce._tables import (
     order_lines,
     orders,
     payments,
+    returns,
 )
 from trayecto.kernel import NotFoundError
 
@@ -31,6 +32,10 @@ def _ts(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+def _id(value: UUID | None) -> str | None:
+    return str(value) if value else None
+
+
 def build_view(
     order: Mapping[Any, Any],
     lines: Sequence[Mapping[str, Any]],
@@ -38,6 +43,7 @@ def build_view(
     allocs: Sequence[Mapping[str, Any]],
     pays: Sequence[Mapping[str, Any]],
     events: Sequence[Mapping[str, Any]],
+    returns_: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """The order as ``POST`` and ``GET /api/orders`` answer it."""
     group_views = []
@@ -92,6 +98,11 @@ def build_view(
                 "currency": p["currency"],
                 "reference": p["reference"],
                 "recorded_at": _ts(p["recorded_at"]),
+                **(
+                    {"refund_of": _id(p.get("refund_of")), "return_id": _id(p.get("return_id"))}
+                    if p["kind"] == "refund"
+                    else {}
+                ),
             }
             for p in pays
         ],
@@ -111,6 +122,15 @@ def build_view(
         ],
         "sourcing": order["sourcing"],
         "placed_at": _ts(order["placed_at"]),
+        "returns": [
+            {
+                "id": str(r["id"]),
+                "status": r["status"],
+                "method": r["method"],
+                "created_at": _ts(r["created_at"]),
+            }
+            for r in returns_
+        ],
     }
 
 
@@ -134,6 +154,7 @@ def load_view(conn: Connection, order_id: UUID) -> dict[str, Any]:
         _rows(conn, allocations, order_id, allocations.c.id),
         _rows(conn, payments, order_id, payments.c.id),
         _rows(conn, order_events, order_id, order_events.c.id),
+        _rows(conn, returns, order_id, returns.c.id),
     )
 
 

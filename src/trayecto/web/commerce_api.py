@@ -44,6 +44,16 @@ async def _json(request: Request) -> Any:
         ) from None
 
 
+async def _optional_json(request: Request) -> dict[str, Any]:
+    """A JSON object body, or {} when there is none."""
+    if not await request.body():
+        return {}
+    body = await _json(request)
+    if not isinstance(body, dict):
+        raise ValidationError("body must be an object", code="invalid_type", field="body")
+    return body
+
+
 def _uuid(value: str, field: str) -> UUID:
     try:
         return UUID(value)
@@ -174,6 +184,69 @@ def build_router(platform: Platform) -> APIRouter:
     async def cancel(order_id: str, _t: Annotated[access.ApiToken, staff]) -> Response:
         oid = _uuid(order_id, "id")
         return json_response(await run_in_threadpool(commerce.cancel_order, engine, oid))
+
+    @router.post(
+        "/orders/{order_id}/returns", status_code=201, summary="Open a return (RMA), or exchange"
+    )
+    async def open_return(
+        order_id: str, request: Request, _t: Annotated[access.ApiToken, readers]
+    ) -> Response:
+        req = commerce.check_return(await _json(request))
+        oid = _uuid(order_id, "id")
+        view = await run_in_threadpool(commerce.request_return, engine, oid, req)
+        return json_response(view, 201)
+
+    @router.get("/orders/{order_id}/returns", summary="The returns of an order")
+    async def order_returns(order_id: str, _t: Annotated[access.ApiToken, readers]) -> Response:
+        oid = _uuid(order_id, "id")
+        return json_response({"data": await run_in_threadpool(commerce.list_returns, engine, oid)})
+
+    @router.get("/returns/{return_id}", summary="A return: lines, decisions, refunds")
+    async def read_return(return_id: str, _t: Annotated[access.ApiToken, readers]) -> Response:
+        rid = _uuid(return_id, "return_id")
+        return json_response(await run_in_threadpool(commerce.get_return, engine, rid))
+
+    @router.post("/returns/{return_id}/receive", summary="The returned goods arrived")
+    async def receive(
+        return_id: str, request: Request, _t: Annotated[access.ApiToken, staff]
+    ) -> Response:
+        body = await _optional_json(request)
+        where = body.get("location_id")
+        if where is not None and not isinstance(where, str):
+            raise ValidationError("location_id must be a string", field="location_id")
+        rid = _uuid(return_id, "return_id")
+        view = await run_in_threadpool(
+            lambda: commerce.receive_return(engine, rid, location_id=where)
+        )
+        return json_response(view)
+
+    @router.post("/returns/{return_id}/inspect", summary="Condition and restock decision")
+    async def inspect(
+        return_id: str, request: Request, _t: Annotated[access.ApiToken, staff]
+    ) -> Response:
+        lines = commerce.check_inspection(await _json(request))
+        rid = _uuid(return_id, "return_id")
+        return json_response(await run_in_threadpool(commerce.inspect_return, engine, rid, lines))
+
+    @router.post("/returns/{return_id}/refund", summary="Record the refund")
+    async def refund(
+        return_id: str, request: Request, _t: Annotated[access.ApiToken, staff]
+    ) -> Response:
+        body = await _optional_json(request)
+        method, reference = body.get("method"), body.get("reference")
+        for name, value in (("method", method), ("reference", reference)):
+            if value is not None and not isinstance(value, str):
+                raise ValidationError(f"{name} must be a string", field=name)
+        rid = _uuid(return_id, "return_id")
+        view = await run_in_threadpool(
+            lambda: commerce.refund_return(engine, rid, method=method, reference=reference)
+        )
+        return json_response(view)
+
+    @router.post("/returns/{return_id}/cancel", summary="Withdraw a return not yet received")
+    async def cancel_rma(return_id: str, _t: Annotated[access.ApiToken, readers]) -> Response:
+        rid = _uuid(return_id, "return_id")
+        return json_response(await run_in_threadpool(commerce.cancel_return, engine, rid))
 
     @router.get("/inventory", summary="Stock of a SKU per location")
     async def inventory(
