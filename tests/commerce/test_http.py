@@ -224,3 +224,26 @@ def test_returns_over_http_and_the_cli(api: httpx.Client, server: Server) -> Non
     failed = run_cli(server.env, "orders", "returns", "receive", rid2, check=False)
     assert failed.returncode != 0
     assert "illegal_transition" in failed.stderr
+
+
+def test_a_location_rejects_over_http_and_the_cli(api: httpx.Client, server: Server) -> None:
+    order = api.post("/api/orders", json=order_body("REJ-1", lines=[("SKU-1", 1)])).json()
+    oid, gid = order["id"], order["fulfilment_groups"][0]["id"]
+    bad = api.post(f"/api/orders/{oid}/groups/{gid}/reject", json={"short": []})
+    assert (bad.status_code, bad.json()["error"]["field"]) == (400, "reason")
+    r = api.post(
+        f"/api/orders/{oid}/groups/{gid}/reject",
+        json={"reason": "short at picking", "short": [{"sku": "SKU-1", "missing": 1}]},
+    )
+    assert r.status_code == 200, r.text
+    view = r.json()
+    live = [g for g in view["fulfilment_groups"] if g["status"] == "allocated"]
+    assert len(live) == 1
+    assert live[0]["location_id"] != order["fulfilment_groups"][0]["location_id"]
+    again = api.post(f"/api/orders/{oid}/groups/{gid}/reject", json={"reason": "again"})
+    assert (again.status_code, again.json()["error"]["code"]) == (409, "illegal_transition")
+    # the CLI: the new source rejects too
+    out = run_cli(server.env, "orders", "reject", oid, live[0]["id"], "--reason", "no staff").stdout
+    after = orjson.loads(out)
+    kinds = [h["kind"] for h in after["history"]]
+    assert kinds.count("order_resourced") == 2

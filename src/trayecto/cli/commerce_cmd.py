@@ -145,6 +145,31 @@ def find(
     out.print(table)
 
 
+@orders_app.command("reject")
+@friendly
+def reject(
+    order_id: Annotated[str, typer.Argument(help="The order id (UUID).")],
+    group_id: Annotated[str, typer.Argument(help="The fulfilment group id (UUID).")],
+    reason: Annotated[str, typer.Option(help="Why the location rejects it.")],
+    short: Annotated[
+        list[str] | None, typer.Option(help="SKU:MISSING when short at picking (repeat).")
+    ] = None,
+) -> None:
+    """A location rejects a group or is short at picking: release, correct, source again."""
+    missing: dict[str, int] = {}
+    for item in short or []:
+        sku, _, n = item.partition(":")
+        if not sku or not n.isdigit() or int(n) < 1:
+            raise ValidationError(f"--short must look like SKU:UNITS (got {item!r})", field="short")
+        missing[sku] = missing.get(sku, 0) + int(n)
+    with platform() as p:
+        view = commerce.reject_group(
+            p.engine, _id(order_id, "order_id"), _id(group_id, "group_id"),
+            reason=reason, short=missing,
+        )  # fmt: skip
+    typer.echo(orjson.dumps(view, option=orjson.OPT_INDENT_2).decode())
+
+
 returns_app = typer.Typer(
     help="Returns (RMA): request, receive, inspect, refund, cancel.", no_args_is_help=True
 )

@@ -46,6 +46,7 @@ from trayecto.commerce._model import (
 )
 from trayecto.commerce._placement import place_order, quote, set_policy
 from trayecto.commerce._privacy import anonymise_orders
+from trayecto.commerce._resourcing import reject_group, resource_group
 from trayecto.commerce._return_requests import (
     Inspection,
     ReturnRequest,
@@ -119,8 +120,10 @@ __all__ = [
     "quote",
     "receive_return",
     "refund_return",
+    "reject_group",
     "release_expired",
     "request_return",
+    "resource_group",
     "set_policy",
     "source",
     "stock_levels",

@@ -17,14 +17,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from trayecto.commerce._model import Movement, MovementKind, Reservation, StockLevel
-from trayecto.commerce._tables import reservations, stock, stock_movements
+from trayecto.commerce._tables import location_load, reservations, stock, stock_movements
 from trayecto.db import dialect_insert, write_transaction
 from trayecto.kernel import ConflictError, NotFoundError, ValidationError, new_id, utcnow
 
@@ -236,6 +236,30 @@ def reserve(
     if rows:
         conn.execute(reservations.insert(), rows)
     return ids
+
+
+def book_pick(conn: Connection, location_id: str, day: date, capacity: int) -> None:
+    """Book one pick of ``location_id``'s daily capacity on its local ``day``, or raise
+    ``capacity_full``: an insert-if-missing, then a conditional update."""
+    if capacity >= 1:
+        ins = dialect_insert(conn, location_load).values(location_id=location_id, day=day, picks=0)
+        conn.execute(ins.on_conflict_do_nothing(index_elements=["location_id", "day"]))
+        done = conn.execute(
+            location_load.update()
+            .where(
+                location_load.c.location_id == location_id,
+                location_load.c.day == day,
+                location_load.c.picks + 1 <= capacity,
+            )
+            .values(picks=location_load.c.picks + 1)
+        )
+        if done.rowcount == 1:
+            return
+    raise InsufficientStock(
+        f"location {location_id} reached its daily picking capacity",
+        code="capacity_full",
+        details={"location_id": location_id},
+    )
 
 
 def _close(conn: Connection, ids: Iterable[UUID], status: str) -> list[tuple[str, str, int]]:

@@ -31,15 +31,20 @@ from trayecto.db import write_transaction
 from trayecto.kernel import NotFoundError, ValidationError, new_id, utcnow
 
 
-def _reservation_ids(conn: Connection, group_id: UUID) -> list[UUID]:
+def reservation_ids(conn: Connection, group_id: UUID) -> list[UUID]:
     ids = conn.execute(
         sa.select(allocations.c.reservation_id).where(allocations.c.group_id == group_id).distinct()
     ).scalars()
     return sorted(i for i in ids if i is not None)
 
 
-def _apply(
-    conn: Connection, order_id: UUID, group: Any, target: GroupStatus, note: str | None
+def apply_status(
+    conn: Connection,
+    order_id: UUID,
+    group: Any,
+    target: GroupStatus,
+    note: str | None,
+    detail: dict[str, Any] | None = None,
 ) -> None:
     method = Method(group.method)
     transfer = (
@@ -48,11 +53,11 @@ def _apply(
     current = GroupStatus(group.status)
     check_transition(current, target, method, transfer)
     ref = f"order:{order_id}"
-    if target is GroupStatus.CANCELLED:
-        release(conn, _reservation_ids(conn, group.id))
+    if target is GroupStatus.CANCELLED or target is GroupStatus.REJECTED:
+        release(conn, reservation_ids(conn, group.id))
     elif target is GroupStatus.SHIPPED and transfer:
         moved = consume(
-            conn, _reservation_ids(conn, group.id), kind=MovementKind.TRANSFER_OUT, reference=ref
+            conn, reservation_ids(conn, group.id), kind=MovementKind.TRANSFER_OUT, reference=ref
         )
         for _, sku, qty in moved:
             rid = receive_reserved(
@@ -64,7 +69,7 @@ def _apply(
                 .values(reservation_id=rid)
             )
     elif target is GroupStatus.SHIPPED or target is GroupStatus.COLLECTED:
-        consume(conn, _reservation_ids(conn, group.id), kind=MovementKind.SALE, reference=ref)
+        consume(conn, reservation_ids(conn, group.id), kind=MovementKind.SALE, reference=ref)
     now = utcnow()
     conn.execute(
         fulfilment_groups.update()
@@ -79,35 +84,42 @@ def _apply(
             "kind": "group_status",
             "from_status": current.value,
             "to_status": target.value,
-            "detail": {"note": note} if note else None,
+            "detail": {**({"note": note} if note else {}), **(detail or {})} or None,
             "occurred_at": now,
         }
     ]
+    change = refresh_status(conn, order_id, now)
+    if change is not None:
+        events.append(change)
+    conn.execute(order_events.insert(), events)
+
+
+def refresh_status(conn: Connection, order_id: UUID, now: Any) -> dict[str, Any] | None:
+    """Set the order's status from its groups'; the history row of the change, if any
+    (for the caller to insert)."""
     statuses = conn.execute(
         sa.select(fulfilment_groups.c.status).where(fulfilment_groups.c.order_id == order_id)
     ).scalars()
     new_status = order_status(GroupStatus(s) for s in statuses)
     old = conn.execute(sa.select(orders.c.status).where(orders.c.id == order_id)).scalar_one()
-    if new_status != old:
-        conn.execute(
-            orders.update().where(orders.c.id == order_id).values(status=new_status, updated_at=now)
-        )
-        events.append(
-            {
-                "id": new_id(),
-                "order_id": order_id,
-                "group_id": None,
-                "kind": "order_status",
-                "from_status": old,
-                "to_status": new_status,
-                "detail": None,
-                "occurred_at": now,
-            }
-        )
-    conn.execute(order_events.insert(), events)
+    if new_status == old:
+        return None
+    conn.execute(
+        orders.update().where(orders.c.id == order_id).values(status=new_status, updated_at=now)
+    )
+    return {
+        "id": new_id(),
+        "order_id": order_id,
+        "group_id": None,
+        "kind": "order_status",
+        "from_status": old,
+        "to_status": new_status,
+        "detail": None,
+        "occurred_at": now,
+    }
 
 
-def _lock_groups(conn: Connection, order_id: UUID) -> list[Any]:
+def lock_groups(conn: Connection, order_id: UUID) -> list[Any]:
     """The order's groups, locked (``FOR UPDATE``, in id order) against concurrent moves."""
     exists = conn.execute(
         sa.select(orders.c.id).where(orders.c.id == order_id).with_for_update()
@@ -133,30 +145,36 @@ def advance_group(
     except ValueError:
         allowed = ", ".join(s.value for s in GroupStatus)
         raise ValidationError(f"status must be one of: {allowed}", field="status") from None
+    if target is GroupStatus.REJECTED:
+        raise ValidationError(
+            "a location rejects a group with POST …/groups/{id}/reject (it is re-sourced)",
+            field="status",
+        )
     with write_transaction(engine) as conn:
-        groups = _lock_groups(conn, order_id)
+        groups = lock_groups(conn, order_id)
         group = next((g for g in groups if g.id == group_id), None)
         if group is None:
             raise NotFoundError(
                 "no such fulfilment group in this order", code="group_not_found", field="group_id"
             )
-        _apply(conn, order_id, group, target, note)
+        apply_status(conn, order_id, group, target, note)
         return load_view(conn, order_id)
 
 
 def cancel_order(engine: Engine, order_id: UUID, *, note: str | None = None) -> dict[str, Any]:
     """Cancel every group that may still be cancelled; others keep their course."""
     with write_transaction(engine) as conn:
-        for group in _lock_groups(conn, order_id):
+        for group in lock_groups(conn, order_id):
             current = GroupStatus(group.status)
             if current in (
                 GroupStatus.SHIPPED,
                 GroupStatus.DELIVERED,
                 GroupStatus.COLLECTED,
                 GroupStatus.CANCELLED,
+                GroupStatus.REJECTED,
             ):
                 continue
-            _apply(conn, order_id, group, GroupStatus.CANCELLED, note)
+            apply_status(conn, order_id, group, GroupStatus.CANCELLED, note)
         return load_view(conn, order_id)
 
 

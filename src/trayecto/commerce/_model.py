@@ -67,9 +67,15 @@ class GroupStatus(StrEnum):
     DELIVERED = "delivered"
     COLLECTED = "collected"
     CANCELLED = "cancelled"
+    REJECTED = "rejected"  # the location refused it or was short at picking: re-sourced
 
 
-FINAL = frozenset({GroupStatus.DELIVERED, GroupStatus.COLLECTED, GroupStatus.CANCELLED})
+FINAL = frozenset(
+    {GroupStatus.DELIVERED, GroupStatus.COLLECTED, GroupStatus.CANCELLED, GroupStatus.REJECTED}
+)
+#: Groups that no longer count for the order's status (their units went elsewhere or nowhere).
+DROPPED = frozenset({GroupStatus.CANCELLED, GroupStatus.REJECTED})
+_REJECTABLE = frozenset({GroupStatus.ALLOCATED, GroupStatus.PICKING})
 _CANCELLABLE = frozenset(
     {
         GroupStatus.ALLOCATED,
@@ -113,6 +119,8 @@ def next_statuses(status: GroupStatus, method: Method, transfer: bool) -> frozen
         allowed.add(s.COLLECTED)
     if status in _CANCELLABLE:
         allowed.add(s.CANCELLED)
+    if status in _REJECTABLE:
+        allowed.add(s.REJECTED)
     return frozenset(allowed)
 
 
@@ -132,9 +140,10 @@ def check_transition(
 def order_status(groups: Iterable[GroupStatus]) -> str:
     """The order's status from its groups': one status when all agree, ``partially_X``
     (X the most advanced) when they differ, ``completed`` when every live group is done."""
-    live = [g for g in groups if g is not GroupStatus.CANCELLED]
-    if not live:
-        return "cancelled"
+    groups = list(groups)
+    live = [g for g in groups if g not in DROPPED]
+    if not live:  # nothing left to fulfil: rejected ones that found no other source
+        return "rejected" if GroupStatus.REJECTED in groups else "cancelled"
     distinct = set(live)
     if len(distinct) == 1:
         return live[0].value

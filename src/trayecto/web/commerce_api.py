@@ -180,6 +180,49 @@ def build_router(platform: Platform) -> APIRouter:
         )
         return json_response(view)
 
+    @router.post(
+        "/orders/{order_id}/groups/{group_id}/reject",
+        summary="A location rejects a group or is short at picking: source it again",
+    )
+    async def reject(
+        order_id: str, group_id: str, request: Request, _t: Annotated[access.ApiToken, staff]
+    ) -> Response:
+        body = await _json(request)
+        if not isinstance(body, dict) or not isinstance(body.get("reason"), str):
+            raise ValidationError('body must be {"reason": ..., "short"?: [...]}', field="reason")
+        short: dict[str, int] = {}
+        raw = body.get("short") or []
+        if not isinstance(raw, list):
+            raise ValidationError("short must be a list", code="invalid_type", field="short")
+        for i, item in enumerate(raw):
+            sku = item.get("sku") if isinstance(item, dict) else None
+            missing = item.get("missing") if isinstance(item, dict) else None
+            if (
+                not isinstance(sku, str)
+                or not isinstance(missing, int)
+                or isinstance(missing, bool)
+                or missing < 1
+            ):
+                raise ValidationError(
+                    'each shortage is {"sku": ..., "missing": units}', field=f"short.{i}"
+                )
+            short[sku] = short.get(sku, 0) + missing
+        oid, gid = _uuid(order_id, "id"), _uuid(group_id, "group_id")
+        view = await run_in_threadpool(
+            lambda: commerce.reject_group(engine, oid, gid, reason=body["reason"], short=short)
+        )
+        return json_response(view)
+
+    @router.post(
+        "/orders/{order_id}/groups/{group_id}/resource",
+        summary="Source a rejected group again (after an interruption)",
+    )
+    async def resource(
+        order_id: str, group_id: str, _t: Annotated[access.ApiToken, staff]
+    ) -> Response:
+        oid, gid = _uuid(order_id, "id"), _uuid(group_id, "group_id")
+        return json_response(await run_in_threadpool(commerce.resource_group, engine, oid, gid))
+
     @router.post("/orders/{order_id}/cancel", summary="Cancel what can still be cancelled")
     async def cancel(order_id: str, _t: Annotated[access.ApiToken, staff]) -> Response:
         oid = _uuid(order_id, "id")
