@@ -16,6 +16,9 @@ from trayecto.kernel import NotFoundError, ValidationError
 
 inventory_app = typer.Typer(help="Stock per SKU and location.", no_args_is_help=True)
 orders_app = typer.Typer(help="Orders: status, history, sourcing.", no_args_is_help=True)
+listings_app = typer.Typer(
+    help="Per-channel listings: consistency checks and export feeds.", no_args_is_help=True
+)
 
 
 def _import(kind: str, file: Path, rejects: Path | None) -> None:
@@ -54,6 +57,21 @@ def register_imports(import_app: typer.Typer) -> None:
     ) -> None:
         """Import products (upserted by SKU)."""
         _import("products", file, rejects)
+
+    @import_app.command("listings")
+    @friendly
+    def import_listings(
+        file: Annotated[
+            Path,
+            typer.Argument(
+                help="CSV: channel,sku,price (+ currency,title,description,images,active; "
+                "images separated by '|')"
+            ),
+        ],
+        rejects: Annotated[Path | None, _REJECTS] = None,
+    ) -> None:
+        """Import per-channel listings (upserted by channel and SKU)."""
+        _import("listings", file, rejects)
 
     @import_app.command("stock")
     @friendly
@@ -303,3 +321,43 @@ def return_show(
         except NotFoundError:
             view = commerce.list_returns(p.engine, rid)
     typer.echo(orjson.dumps(view, option=orjson.OPT_INDENT_2).decode())
+
+
+@listings_app.command("check")
+@friendly
+def listings_check(
+    channel: Annotated[str | None, typer.Option(help="Only this channel.")] = None,
+) -> None:
+    """Inconsistent listings: price off the reference, missing or stale content, active
+    without sellable stock. Exits 1 when there are any."""
+    with platform() as p:
+        issues = commerce.listing_issues(p.engine, channel=channel)
+    table = Table("channel", "sku", "issue", "message", title=f"{len(issues)} issue(s)")
+    for i in issues:
+        table.add_row(i["channel"], i["sku"], i["code"], i["message"])
+    out.print(table)
+    if issues:
+        raise typer.Exit(1)
+
+
+@listings_app.command("export")
+@friendly
+def listings_export(
+    channel: Annotated[str, typer.Argument(help="The channel, e.g. marketplace.")],
+    format: Annotated[str, typer.Option(help="json or csv.")] = "csv",
+    output: Annotated[Path | None, typer.Option("--out", help="File (default: stdout).")] = None,
+    include_inactive: Annotated[bool, typer.Option(help="Inactive listings too.")] = False,
+) -> None:
+    """The channel's export feed: its active listings with availability and issues."""
+    with platform() as p:
+        feed = commerce.export_feed(
+            p.engine, channel, fmt=format, include_inactive=include_inactive
+        )
+    text = (
+        feed if isinstance(feed, str) else orjson.dumps(feed, option=orjson.OPT_INDENT_2).decode()
+    )
+    if output is None:
+        typer.echo(text, nl=not text.endswith("\n"))
+    else:
+        output.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+        out.print(f"{channel} feed written to {output}")

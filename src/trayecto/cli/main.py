@@ -35,6 +35,7 @@ app.add_typer(identity_cmd.customers_app, name="customers")
 app.command("resolve")(identity_cmd.resolve)
 app.add_typer(commerce_cmd.inventory_app, name="inventory")
 app.add_typer(commerce_cmd.orders_app, name="orders")
+app.add_typer(commerce_cmd.listings_app, name="listings")
 app.command("simulate")(sim_cmd.simulate)
 
 

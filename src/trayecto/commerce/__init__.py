@@ -30,6 +30,17 @@ from trayecto.commerce._inventory import (
     stock_levels,
 )
 from trayecto.commerce._lifecycle import advance_group, cancel_order, link_customer
+from trayecto.commerce._listings import (
+    FEED_COLUMNS,
+    Listing,
+    ListingRules,
+    check_listing,
+    export_feed,
+    list_listings,
+    listing_issues,
+    put_listing,
+    set_listing_rules,
+)
 from trayecto.commerce._model import (
     Capability,
     GroupStatus,
@@ -65,6 +76,7 @@ from trayecto.commerce._sourcing import Policy, Site, haversine_km, optimise, so
 from trayecto.commerce._views import TimelineEntry, find_orders, get_order, order_history
 
 __all__ = [
+    "FEED_COLUMNS",
     "KINDS",
     "ORDER_CHANNELS",
     "Capability",
@@ -72,6 +84,8 @@ __all__ = [
     "GroupStatus",
     "Inspection",
     "InsufficientStock",
+    "Listing",
+    "ListingRules",
     "Location",
     "LocationType",
     "Method",
@@ -92,10 +106,12 @@ __all__ = [
     "cancel_return",
     "check_inspection",
     "check_ledger",
+    "check_listing",
     "check_location",
     "check_order",
     "check_product",
     "check_return",
+    "export_feed",
     "find_orders",
     "get_location",
     "get_order",
@@ -106,9 +122,11 @@ __all__ = [
     "import_catalogue",
     "inspect_return",
     "link_customer",
+    "list_listings",
     "list_locations",
     "list_products",
     "list_returns",
+    "listing_issues",
     "movements",
     "next_statuses",
     "normalise_email",
@@ -117,6 +135,7 @@ __all__ = [
     "order_history",
     "order_status",
     "place_order",
+    "put_listing",
     "quote",
     "receive_return",
     "refund_return",
@@ -124,6 +143,7 @@ __all__ = [
     "release_expired",
     "request_return",
     "resource_group",
+    "set_listing_rules",
     "set_policy",
     "source",
     "stock_levels",

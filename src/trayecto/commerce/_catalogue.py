@@ -248,8 +248,7 @@ def upsert_locations(conn: Connection, items: Iterable[Location]) -> int:
     if not rows:
         return 0
     ins = dialect_insert(conn, locations)
-    update = {c: ins.excluded[c] for c in rows[0] if c not in ("id", "created_at")}
-    conn.execute(ins.on_conflict_do_update(index_elements=["id"], set_=update), rows)
+    conn.execute(_upsert(ins, locations, "id", rows[0]), rows)
     return len(rows)
 
 
@@ -259,9 +258,17 @@ def upsert_products(conn: Connection, items: Iterable[Product]) -> int:
     if not rows:
         return 0
     ins = dialect_insert(conn, products)
-    update = {c: ins.excluded[c] for c in rows[0] if c not in ("sku", "created_at")}
-    conn.execute(ins.on_conflict_do_update(index_elements=["sku"], set_=update), rows)
+    conn.execute(_upsert(ins, products, "sku", rows[0]), rows)
     return len(rows)
+
+
+def _upsert(ins: Any, table: sa.Table, key: str, sample: Mapping[str, Any]) -> Any:
+    """Insert, or update only when something changed: ``updated_at`` then says when the
+    content last changed (placement's location cache and listings' staleness read it)."""
+    content = [c for c in sample if c not in (key, "created_at", "updated_at")]
+    update = {c: ins.excluded[c] for c in [*content, "updated_at"]}
+    changed = sa.or_(*(table.c[c].is_distinct_from(ins.excluded[c]) for c in content))
+    return ins.on_conflict_do_update(index_elements=[key], set_=update, where=changed)
 
 
 def location_from_row(m: Mapping[Any, Any]) -> Location:

@@ -29,15 +29,17 @@ from trayecto.commerce._catalogue import (
     upsert_products,
 )
 from trayecto.commerce._inventory import set_count
+from trayecto.commerce._listings import Listing, check_listing, upsert_listings
 from trayecto.commerce._tables import locations, products
 from trayecto.db import write_transaction
 from trayecto.kernel import TrayectoError, ValidationError
 
-KINDS = ("locations", "products", "stock")
+KINDS = ("locations", "products", "stock", "listings")
 REQUIRED = {
     "locations": ("id", "name", "type", "latitude", "longitude", "capabilities"),
     "products": ("sku", "name", "price", "currency"),
     "stock": ("sku", "location_id", "on_hand"),
+    "listings": ("channel", "sku", "price"),
 }
 
 
@@ -125,6 +127,20 @@ def _write_stock(conn: Connection, items: list[tuple[int, _StockRow]], reject: R
     return stored
 
 
+def _write_listings(conn: Connection, items: list[tuple[int, Listing]], reject: Reject) -> int:
+    skus = {i.sku for _, i in items}
+    known = set(conn.execute(sa.select(products.c.sku).where(products.c.sku.in_(skus))).scalars())
+    good: dict[tuple[str, str], Listing] = {}
+    for line, item in items:
+        if item.sku not in known:
+            reject(line, "unknown_sku", f"no product with sku {item.sku!r}; import it first", "sku")
+        else:
+            good[(item.channel, item.sku)] = item  # the last row of a listing wins
+    return upsert_listings(conn, list(good.values())) + (
+        len([1 for _, i in items if i.sku in known]) - len(good)
+    )
+
+
 Reject = Callable[[int, str, str, str | None], None]
 
 
@@ -167,13 +183,18 @@ def import_catalogue(
                 elif kind == "products":
                     upsert_products(conn, _last_wins(pending, lambda x: x.sku))
                     stored += len(pending)
+                elif kind == "listings":
+                    stored += _write_listings(conn, pending, reject)
                 else:
                     stored += _write_stock(conn, pending, reject)
             pending.clear()
 
-        check = {"locations": check_location, "products": check_product, "stock": _check_stock}[
-            kind
-        ]
+        check = {
+            "locations": check_location,
+            "products": check_product,
+            "stock": _check_stock,
+            "listings": check_listing,
+        }[kind]
         for line, row in _rows(path, kind):
             n_rows += 1
             if row is None:

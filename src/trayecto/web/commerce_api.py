@@ -360,6 +360,64 @@ def build_router(platform: Platform) -> APIRouter:
     async def product(sku: str, _t: Annotated[access.ApiToken, readers]) -> Response:
         return json_response((await run_in_threadpool(commerce.get_product, engine, sku)).to_dict())
 
+    @router.put("/listings/{channel}/{sku}", summary="Set a channel's listing of a product")
+    async def put_listing(
+        channel: str, sku: str, request: Request, _t: Annotated[access.ApiToken, admin]
+    ) -> Response:
+        body = await _json(request)
+        if not isinstance(body, dict):
+            raise ValidationError("body must be an object", code="invalid_type", field="body")
+        listing = commerce.check_listing({**body, "channel": channel, "sku": sku})
+        return json_response(await run_in_threadpool(commerce.put_listing, engine, listing))
+
+    @router.get("/listings", summary="Listings per channel, with availability and issues")
+    async def get_listings(
+        _t: Annotated[access.ApiToken, readers],
+        channel: str | None = None,
+        sku: str | None = None,
+    ) -> Response:
+        found = await run_in_threadpool(
+            lambda: commerce.list_listings(engine, channel=channel, sku=sku)
+        )
+        return json_response({"data": found})
+
+    @router.get("/listings/issues", summary="Inconsistent listings: price, content, stock")
+    async def get_issues(
+        _t: Annotated[access.ApiToken, readers], channel: str | None = None
+    ) -> Response:
+        found = await run_in_threadpool(lambda: commerce.listing_issues(engine, channel=channel))
+        return json_response({"data": found})
+
+    @router.get("/channels/{channel}/feed", summary="The channel's export feed (JSON or CSV)")
+    async def feed(
+        channel: str,
+        _t: Annotated[access.ApiToken, readers],
+        format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
+        include_inactive: bool = False,
+    ) -> Response:
+        out = await run_in_threadpool(
+            lambda: commerce.export_feed(
+                engine, channel, fmt=format, include_inactive=include_inactive
+            )
+        )
+        if isinstance(out, str):
+            return Response(
+                out,
+                media_type="text/csv; charset=utf-8",
+                headers={"Content-Disposition": f'attachment; filename="{channel}-feed.csv"'},
+            )
+        return json_response({"channel": channel, "data": out})
+
+    @router.put("/channels/{channel}/listing-rules", summary="Set a channel's listing rules")
+    async def put_rules(
+        channel: str, request: Request, _t: Annotated[access.ApiToken, admin]
+    ) -> Response:
+        body = await _json(request)
+        if not isinstance(body, dict):
+            raise ValidationError("body must be an object of rules", field="body")
+        rules = await run_in_threadpool(commerce.set_listing_rules, engine, channel, body)
+        return json_response({"channel": channel, "rules": rules.to_dict()})
+
     @router.put("/channels/{channel}/policy", summary="Set a channel's sourcing rules")
     async def policy(
         channel: str, request: Request, _t: Annotated[access.ApiToken, admin]
