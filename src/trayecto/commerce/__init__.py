@@ -55,6 +55,7 @@ from trayecto.commerce._model import (
     next_statuses,
     order_status,
 )
+from trayecto.commerce._optimise import optimise
 from trayecto.commerce._placement import place_order, quote, set_policy
 from trayecto.commerce._privacy import anonymise_orders
 from trayecto.commerce._resourcing import reject_group, resource_group
@@ -72,7 +73,7 @@ from trayecto.commerce._returns import (
     request_return,
 )
 from trayecto.commerce._settlement import inspect_return, refund_return
-from trayecto.commerce._sourcing import Policy, Site, haversine_km, optimise, source
+from trayecto.commerce._sourcing import Policy, Site, haversine_km, source
 from trayecto.commerce._views import TimelineEntry, find_orders, get_order, order_history
 
 __all__ = [

@@ -35,12 +35,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from decimal import Decimal
 from typing import Any, Protocol
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
@@ -113,13 +111,13 @@ def local_day(loc: Location, at: datetime) -> date:
     return at.astimezone(ZoneInfo(loc.timezone)).date()
 
 
-def _days_around(at: datetime) -> list[date]:
+def days_around(at: datetime) -> list[date]:
     """Every calendar day some time zone is in at ``at`` (UTC-12 to UTC+14)."""
     today = at.date()
     return [today - timedelta(days=1), today, today + timedelta(days=1)]
 
 
-def _rows_of(rows: OrderRows) -> list[tuple[sa.Table, list[dict[str, Any]]]]:
+def rows_of(rows: OrderRows) -> list[tuple[sa.Table, list[dict[str, Any]]]]:
     """Each table with its rows, parents before children."""
     return [
         (orders, [rows.order]),
@@ -136,7 +134,7 @@ def _rows_of(rows: OrderRows) -> list[tuple[sa.Table, list[dict[str, Any]]]]:
 
 
 @dataclass(slots=True)
-class _Catalog:
+class Catalog:
     """Every location as read at ``version`` (their newest ``updated_at``), and the
     policies by channel, each with its own ``updated_at``."""
 
@@ -160,7 +158,7 @@ def _site(loc: Location, picks: int | None) -> Site:
 
 
 @dataclass(slots=True)
-class _Read:
+class Read:
     """What one snapshot statement returned."""
 
     existing: UUID | None
@@ -172,11 +170,11 @@ class _Read:
     loads: list[tuple[str, date, int]]  # (location, day, picks) around today
 
 
-def _assemble(
-    catalog: _Catalog,
+def assemble(
+    catalog: Catalog,
     channel: str,
     skus: Sequence[str],
-    read: _Read,
+    read: Read,
     load_policy: Callable[[], Policy],
     load_locations: Callable[[], Iterable[Location]],
     pickup_id: str | None,
@@ -261,7 +259,12 @@ def store_for(engine: Engine) -> Store:
     caches; one per engine."""
     found = _STORES.get(engine)
     if found is None:
-        found = _PgStore(engine) if engine.dialect.name == "postgresql" else _CoreStore(engine)
+        if engine.dialect.name == "postgresql":
+            from trayecto.commerce._store_pg import PgStore
+
+            found = PgStore(engine)
+        else:
+            found = _CoreStore(engine)
         _STORES[engine] = found
     return found
 
@@ -342,7 +345,7 @@ class _CoreSession:
                 _HEAD,
                 {"channel": channel, "external_id": external_id, "skus": list(skus), "at": at},
             ).one()
-            read = _Read(
+            read = Read(
                 head[0],
                 head[1],
                 bool(head[2]),
@@ -351,10 +354,10 @@ class _CoreSession:
                 [(r[0], r[1], r[2]) for r in conn.execute(_STOCK, {"skus": list(skus)})],
                 [
                     (r[0], r[1], r[2])
-                    for r in conn.execute(_LOADS, {"skus": list(skus), "days": _days_around(at)})
+                    for r in conn.execute(_LOADS, {"skus": list(skus), "days": days_around(at)})
                 ],
             )
-            return _assemble(
+            return assemble(
                 self.store.catalog,
                 channel,
                 skus,
@@ -373,7 +376,7 @@ class _CoreSession:
             )
             if conn.execute(ins, [rows.order]).rowcount != 1:
                 raise Duplicate
-            for table, items in _rows_of(rows)[1:]:
+            for table, items in rows_of(rows)[1:]:
                 if items:
                     conn.execute(table.insert(), items)
             for loc_id, sku, qty in rows.holds:
@@ -394,162 +397,9 @@ class _CoreSession:
 class _CoreStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.catalog = _Catalog()
+        self.catalog = Catalog()
 
     @contextmanager
     def session(self) -> Iterator[_CoreSession]:
         with self.engine.connect() as conn:
             yield _CoreSession(self, conn)
-
-
-# --- PostgreSQL: raw psycopg, one statement each way --------------------------------------------
-
-# kind 0: the order if already stored, known SKUs, expired holds on them, the versions;
-# 2: stock rows; 3: picks booked around today at the locations holding the SKUs
-_PG_SNAPSHOT = """
-SELECT 0, NULL::text, NULL::text,
-       (SELECT count(*) FROM products WHERE sku = ANY(%(skus)s))::integer, NULL::date,
-       (SELECT updated_at FROM channel_policies WHERE channel = %(channel)s),
-       (SELECT max(updated_at) FROM locations),
-       (SELECT id FROM orders WHERE channel = %(channel)s AND external_id = %(external_id)s),
-       EXISTS (SELECT 1 FROM reservations WHERE status = 'active' AND expires_at < %(at)s
-                  AND sku = ANY(%(skus)s))
-UNION ALL
-SELECT 2, location_id, sku, on_hand - reserved - safety_stock, NULL, NULL, NULL, NULL, NULL
-  FROM stock WHERE sku = ANY(%(skus)s) AND on_hand - reserved - safety_stock > 0
-UNION ALL
-SELECT 3, location_id, NULL, picks, day, NULL, NULL, NULL, NULL
-  FROM location_load
- WHERE day = ANY(%(days)s)
-   AND location_id IN (SELECT location_id FROM stock WHERE sku = ANY(%(skus)s))
-"""
-_PG_LOCATIONS = (
-    "SELECT id, name, type, latitude, longitude, capabilities, address, timezone, opening_hours,"
-    " slots, daily_capacity, cutoff, active FROM locations"
-)
-
-
-def _decimal(value: Any) -> str:
-    if isinstance(value, Decimal):
-        return str(value)
-    raise TypeError(f"cannot serialise {type(value).__name__}")
-
-
-_PG_TABLES = [
-    t for t, _ in _rows_of(OrderRows({}, [], [], [], [], [], [], [], [], 0, datetime.min))
-]
-_NAMES = {t: f"{t.name}" for t in _PG_TABLES}  # plain str keys for orjson
-# The whole write of an order is ONE statement with ONE document (see the module doc).
-_PG_WRITE = (
-    "WITH doc AS (SELECT %s::jsonb AS d), "
-    + ", ".join(
-        f"i{n} AS (INSERT INTO {t.name} SELECT * FROM jsonb_populate_recordset("
-        f"NULL::{t.name}, (SELECT d -> '{t.name}' FROM doc)) RETURNING 1)"
-        for n, t in enumerate(_PG_TABLES)
-    )
-    + ", written AS (SELECT "
-    + " + ".join(f"(SELECT count(*) FROM i{n})" for n in range(len(_PG_TABLES)))
-    + " AS n) SELECT trayecto_hold(%s::text[], %s::text[], %s::integer[], %s::integer,"
-    " %s::timestamptz, %s::text[], %s::date[], %s::integer[]) FROM written WHERE n > 0"
-)
-
-
-class _PgSession:
-    def __init__(self, store: _PgStore, pg: Any) -> None:
-        self.store = store
-        self.pg = pg
-
-    def snapshot(
-        self,
-        channel: str,
-        external_id: str,
-        skus: Sequence[str],
-        pickup_id: str | None,
-        at: datetime,
-    ) -> Snapshot:
-        pg = self.pg
-        params = {
-            "channel": channel,
-            "external_id": external_id,
-            "skus": list(skus),
-            "days": _days_around(at),
-            "at": at,
-        }
-        read = _Read(None, 0, False, None, None, [], [])
-        for kind, loc_id, sku, n, day, policy_at, locations_at, existing, expired in pg.execute(
-            _PG_SNAPSHOT, params
-        ).fetchall():
-            if kind == 2:
-                read.stock.append((loc_id, sku, n))
-            elif kind == 3:
-                read.loads.append((loc_id, day, n))
-            else:
-                read.known_skus, read.policy_at, read.locations_at = n, policy_at, locations_at
-                read.existing, read.expired_holds = existing, expired
-
-        def load_policy() -> Policy:
-            row = pg.execute(
-                "SELECT config FROM channel_policies WHERE channel = %s", (channel,)
-            ).fetchone()
-            return Policy.from_config(row[0] if row else None)
-
-        def load_locations() -> list[Location]:
-            from psycopg.rows import dict_row
-
-            with pg.cursor(row_factory=dict_row) as cur:
-                return [location_from_row(r) for r in cur.execute(_PG_LOCATIONS)]
-
-        return _assemble(
-            self.store.catalog, channel, skus, read, load_policy, load_locations, pickup_id, at
-        )
-
-    def write(self, rows: OrderRows) -> None:
-        import psycopg
-
-        doc = orjson.dumps({_NAMES[t]: items for t, items in _rows_of(rows)}, default=_decimal)
-        holds, loads = rows.holds, rows.loads
-        params = (
-            doc.decode(),
-            [h[0] for h in holds],
-            [h[1] for h in holds],
-            [h[2] for h in holds],
-            rows.extra_safety,
-            rows.at,
-            [x[0] for x in loads],
-            [x[1] for x in loads],
-            [x[2] for x in loads],
-        )
-        try:
-            self.pg.execute(_PG_WRITE, params)
-        except psycopg.errors.UniqueViolation as exc:
-            if exc.diag.constraint_name == "uq_orders_channel_external_id":
-                raise Duplicate from None
-            raise
-        except psycopg.errors.RaiseException as exc:
-            kind = exc.diag.message_primary or ""
-            where = (exc.diag.message_detail or "").split("\t")
-            if kind in ("insufficient_stock", "capacity_full"):
-                raise Shortage(kind, where[0], where[1] if len(where) > 1 else None) from None
-            raise
-
-
-class _PgStore:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.catalog = _Catalog()
-
-    @contextmanager
-    def session(self) -> Iterator[_PgSession]:
-        raw = self.engine.raw_connection()
-        try:
-            pg: Any = raw.driver_connection
-            pg.autocommit = True  # each statement is its own transaction
-            try:
-                yield _PgSession(self, pg)
-            finally:
-                if not pg.closed and pg.info.transaction_status == 0:
-                    pg.autocommit = False
-                else:
-                    raw.invalidate()
-        finally:
-            raw.close()
