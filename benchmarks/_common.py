@@ -130,11 +130,12 @@ EVENT_COLUMNS = (
     "id", "source_id", "channel", "location_id", "type", "event", "message_id",
     "anonymous_id", "user_id", "group_id", "previous_id", "traits", "properties",
     "context", "extra", "occurred_at", "original_timestamp", "sent_at", "received_at",
+    "message_ts",
 )  # fmt: skip
 RAW_INSERT = (
     f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) "
     f"VALUES ({', '.join('?' for _ in EVENT_COLUMNS)}) "
-    "ON CONFLICT (source_id, message_id) DO NOTHING"
+    "ON CONFLICT (source_id, message_ts, message_id) DO NOTHING"
 )
 
 

@@ -2,14 +2,17 @@
 --
 -- Environment (set by bench_ingest.py):
 --   WRK_TEMPLATE  a file holding one batch body in which every messageId is the
---                 placeholder @@MID@@ (bench_ingest.py writes it from _common.make_message)
+--                 placeholder @@MID@@ and every timestamp (and sentAt) @@TS@@
+--                 (bench_ingest.py writes it from _common.make_message)
 --   WRK_AUTH      the full Authorization header value ("Basic base64(key:)")
 --   WRK_SEED      optional base seed for the per-thread random generators
 --
 -- Every message of every request gets a unique messageId shaped like a UUIDv4 (as SDKs
 -- send): random hex (so it lands at a random place in the (source_id, message_id) index,
 -- like a real SDK's uuid4) with the wrk thread number and a per-thread counter in the
--- last groups, so ids can never repeat within a run.
+-- last groups, so ids can never repeat within a run. Timestamps are the wall clock's second
+-- when the request is made, with a per-thread counter as the fraction: clients stamp
+-- messages as they happen, so live traffic arrives roughly in time order.
 --
 -- done() prints one line "WRK_JSON {...}" with counts and latency percentiles.
 
@@ -22,7 +25,7 @@ function setup(thread)
    table.insert(threads, thread)
 end
 
-local parts, nparts, pieces
+local parts, kinds, nparts, pieces
 local counter = 0
 sent, ok, non2xx = 0, 0, 0
 
@@ -30,20 +33,26 @@ local function load_template(path)
    local fh = assert(io.open(path, "rb"), "cannot open WRK_TEMPLATE " .. tostring(path))
    local body = fh:read("*a")
    fh:close()
-   local out = {}
+   local out, what = {}, {}
    local start = 1
    while true do
       local i, j = string.find(body, "@@MID@@", start, true)
+      local ti, tj = string.find(body, "@@TS@@", start, true)
+      local kind = "mid"
+      if ti and (not i or ti < i) then
+         i, j, kind = ti, tj, "ts"
+      end
       if not i then break end
       table.insert(out, string.sub(body, start, i - 1))
+      table.insert(what, kind)
       start = j + 1
    end
    table.insert(out, string.sub(body, start))
-   return out
+   return out, what
 end
 
 function init(args)
-   parts = load_template(os.getenv("WRK_TEMPLATE"))
+   parts, kinds = load_template(os.getenv("WRK_TEMPLATE"))
    nparts = #parts
    pieces = {}
    local seed = tonumber(os.getenv("WRK_SEED") or "") or os.time()
@@ -59,12 +68,17 @@ local random = math.random
 function request()
    counter = counter + 1
    sent = sent + 1
-   -- parts[1] mid parts[2] mid ... parts[n]
+   -- parts[1] mid/ts parts[2] mid/ts ... parts[n]
+   local second = os.date("!%Y-%m-%dT%H:%M:%S", os.time())
    for k = 1, nparts - 1 do
       pieces[2 * k - 1] = parts[k]
-      pieces[2 * k] = fmt("%04x%04x-%04x-4%03x-%x%03x-%04x%08x",
-         random(0, 65535), random(0, 65535), random(0, 65535), random(0, 4095),
-         8 + random(0, 3), random(0, 4095), tid, counter * 128 + k)
+      if kinds[k] == "ts" then
+         pieces[2 * k] = fmt("%s.%06dZ", second, (counter * 128 + k) % 1000000)
+      else
+         pieces[2 * k] = fmt("%04x%04x-%04x-4%03x-%x%03x-%04x%08x",
+            random(0, 65535), random(0, 65535), random(0, 65535), random(0, 4095),
+            8 + random(0, 3), random(0, 4095), tid, counter * 128 + k)
+      end
    end
    pieces[2 * nparts - 1] = parts[nparts]
    return wrk.format(nil, nil, nil, table.concat(pieces, "", 1, 2 * nparts - 1))

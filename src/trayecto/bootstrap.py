@@ -132,14 +132,11 @@ class Platform:
         self.sync_identity()  # attribute whatever arrived until now
         plan = identity.plan_erasure(self.engine, customer_id)
         ids = _identifiers_by_type([{"type": k.value, "value": v} for k, v in plan.identifiers])
-        user_ids = [v for k, v in plan.identifiers if k.value not in ("email", "phone")]
         counts = {
+            # Every event attributed to the person's profiles; any that arrives after the
+            # sync above is anonymised by identity's suppression list when it is stitched.
             "events_anonymised": collect.anonymise_events(
-                self.engine,
-                plan.event_ids,
-                user_ids=user_ids,
-                anonymous_ids=ids.get("anonymous_id", []),
-                pii_values=plan.pii_values,
+                self.engine, plan.event_ids, pii_values=plan.pii_values
             ),
             "orders_anonymised": commerce.anonymise_orders(
                 self.engine,

@@ -46,14 +46,17 @@ def rejects_of(report: collect.ImportReport) -> list[dict[str, object]]:
     return [orjson.loads(line) for line in Path(report.rejects_path).read_bytes().splitlines()]
 
 
+@pytest.mark.parametrize("workers", [0, 2], ids=["one-process", "two-workers"])
 def test_jsonl_with_bad_lines_keeps_every_valid_row_and_names_the_bad(
-    platform: Platform, origin: collect.Origin, tmp_path: Path
+    platform: Platform, origin: collect.Origin, tmp_path: Path, workers: int
 ) -> None:
     path = tmp_path / "events.jsonl"
     good = msgs(50)
     bad = {"type": "track", "userId": "x", "messageId": "no-event"}
     write_jsonl(path, [*good, bad], raw_lines={10: b"{not json", 20: b'"just a string"'})
-    report = collect.import_events(platform.engine, path, origin=origin, chunk_rows=7)
+    report = collect.import_events(
+        platform.engine, path, origin=origin, chunk_rows=7, workers=workers
+    )
     assert (report.rows, report.stored, report.rejected, report.duplicates) == (53, 50, 3, 0)
     rej = rejects_of(report)
     assert [(r["line"], r["code"]) for r in rej] == [
@@ -68,8 +71,9 @@ def test_jsonl_with_bad_lines_keeps_every_valid_row_and_names_the_bad(
     assert stored[0].channel == "store"
 
 
+@pytest.mark.parametrize("workers", [0, 2], ids=["one-process", "two-workers"])
 def test_rerun_is_idempotent_even_without_message_ids(
-    platform: Platform, origin: collect.Origin, tmp_path: Path
+    platform: Platform, origin: collect.Origin, tmp_path: Path, workers: int
 ) -> None:
     rows = msgs(30)
     for r in rows[:10]:
@@ -77,8 +81,12 @@ def test_rerun_is_idempotent_even_without_message_ids(
     path = tmp_path / "events.jsonl.gz"
     with gzip.open(path, "wb") as fh:
         fh.write(b"".join(orjson.dumps(r) + b"\n" for r in rows))
-    first = collect.import_events(platform.engine, path, origin=origin)
-    second = collect.import_events(platform.engine, path, origin=origin)
+    first = collect.import_events(
+        platform.engine, path, origin=origin, chunk_rows=4, workers=workers
+    )
+    second = collect.import_events(
+        platform.engine, path, origin=origin, chunk_rows=4, workers=workers
+    )
     assert (first.stored, first.duplicates) == (30, 0)
     assert (second.stored, second.duplicates) == (0, 30)
     assert collect.count_events(platform.engine) == 30

@@ -17,6 +17,7 @@ from trayecto.collect._contracts import (
 from trayecto.collect._importer import FORMATS, ImportReport, import_events, parse_mapping
 from trayecto.collect._privacy import ERASED, anonymise_events
 from trayecto.collect._store import (
+    SCAN_BUDGET,
     EventFilter,
     EventPage,
     append_events,
@@ -34,6 +35,7 @@ __all__ = [
     "ERASED",
     "FORMATS",
     "MESSAGE_TYPES",
+    "SCAN_BUDGET",
     "CheckedBatch",
     "EventFilter",
     "EventPage",

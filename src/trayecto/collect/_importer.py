@@ -4,20 +4,22 @@ column mapping, and Parquet (read by DuckDB, no Arrow stack needed).
 Every row goes through the same validator as the HTTP API. Valid rows are appended in
 transactions of ``chunk_rows``; bad rows go to a rejects file (JSONL) naming the line and
 the reason. Re-running the same file stores nothing twice: each message is idempotent on
-its ``messageId``, or on a hash of its content when it has none.
+its ``messageId`` and timestamp, or on a hash of its content when it has none.
+
+The work is a pipeline: the calling thread reads chunks of lines; worker processes parse,
+validate and encode them into driver-ready rows (the CPU-bound part, so it runs on every
+core, not under one interpreter lock); a writer thread appends each chunk in one
+transaction while the next ones are prepared. Chunks come back in file order and at most
+a few are in flight, so memory stays flat whatever the file's size.
 """
 
 from __future__ import annotations
 
 import csv
-import gc
 import gzip
 import io
-import queue
-import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -27,10 +29,17 @@ from typing import Any, BinaryIO
 import orjson
 from sqlalchemy.engine import Engine
 
-from trayecto.collect._contracts import InvalidMessage, NativeEvent, Origin, check_message
-from trayecto.collect._store import append_events
-from trayecto.db import write_transaction
-from trayecto.kernel import ValidationError, utcnow
+from trayecto.collect._contracts import Origin
+from trayecto.collect._pipeline import (
+    Bad,
+    ChunkWriter,
+    PrepareCall,
+    chunks,
+    no_cyclic_gc,
+    prepared,
+    worker_count,
+)
+from trayecto.kernel import ValidationError
 
 __all__ = ["FORMATS", "ImportReport", "import_events", "parse_mapping"]
 
@@ -71,13 +80,6 @@ class ImportReport:
     @property
     def rate(self) -> float:
         return self.rows / self.seconds if self.seconds > 0 else 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class _Bad:
-    code: str
-    message: str
-    field: str | None
 
 
 def parse_mapping(spec: str | None) -> dict[str, str]:
@@ -150,16 +152,14 @@ def _open(path: Path) -> tuple[BinaryIO, _Counting]:
 
 
 def _jsonl(path: Path, counter_out: list[_Counting]) -> Iterator[tuple[int, Any]]:
+    """Lines as bytes: they are parsed where they are validated (``_prepare``)."""
     fh, counter = _open(path)
     counter_out.append(counter)
     with fh:
         for line_no, line in enumerate(fh, start=1):
             if not line.strip():
                 continue
-            try:
-                yield line_no, orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                yield line_no, _Bad("malformed_json", f"not valid JSON: {exc}", None)
+            yield line_no, line
 
 
 def _set(msg: dict[str, Any], target: str, value: Any) -> None:
@@ -172,7 +172,7 @@ def _set(msg: dict[str, Any], target: str, value: Any) -> None:
         sub[rest] = value
 
 
-def _tabular_message(row: dict[str, Any], mapping: dict[str, str]) -> dict[str, Any] | _Bad:
+def _tabular_message(row: dict[str, Any], mapping: dict[str, str]) -> dict[str, Any] | Bad:
     msg: dict[str, Any] = {}
     loose: dict[str, Any] = {}
     for column, value in row.items():
@@ -185,11 +185,11 @@ def _tabular_message(row: dict[str, Any], mapping: dict[str, str]) -> dict[str, 
                 try:
                     value = orjson.loads(value)
                 except orjson.JSONDecodeError:
-                    return _Bad("malformed_json", f"column {column!r} is not a JSON object", target)
+                    return Bad("malformed_json", f"column {column!r} is not a JSON object", target)
             if isinstance(value, dict):
                 msg.setdefault(target, {}).update(value)
                 continue
-            return _Bad("invalid_type", f"column {column!r} must hold a JSON object", target)
+            return Bad("invalid_type", f"column {column!r} must hold a JSON object", target)
         if head in _TOP or head in _OBJECTS:
             _set(msg, target, value)
         else:
@@ -222,7 +222,7 @@ def _csv(
             )
         for row in reader:
             if None in row:
-                yield reader.line_num, _Bad("bad_row", "row has more cells than the header", None)
+                yield reader.line_num, Bad("bad_row", "row has more cells than the header", None)
                 continue
             yield reader.line_num, _tabular_message(row, mapping)
 
@@ -284,62 +284,6 @@ def _parquet_rows(path: Path) -> int:
         con.close()
 
 
-@contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector during a bulk load.
-
-    Parsed messages are acyclic, so reference counting frees them as chunks are written and
-    memory stays flat; without the pause, each of the many young-generation collections
-    walks every live message of the current chunks (measured: a third of import time).
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-class _ChunkWriter:
-    """Appends chunks on a second thread, one transaction each, while the caller parses
-    the next chunk: SQLite and psycopg release the GIL while they write, so parsing and
-    writing overlap. At most two chunks wait, so memory stays flat. Errors surface in the
-    caller at the next ``put`` or at exit."""
-
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-        self._queue: queue.Queue[list[NativeEvent] | None] = queue.Queue(maxsize=2)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="trayecto-import-writer")
-        self.stored = 0
-
-    def __enter__(self) -> _ChunkWriter:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._queue.put(None)
-        self._thread.join()
-        if self._error is not None and exc[0] is None:
-            raise self._error
-
-    def put(self, chunk: list[NativeEvent]) -> None:
-        if self._error is not None:
-            raise self._error
-        self._queue.put(chunk)
-
-    def _run(self) -> None:
-        while (chunk := self._queue.get()) is not None:
-            if self._error is not None:
-                continue  # drain: the caller will see the error
-            try:
-                with write_transaction(self._engine) as conn:
-                    self.stored += append_events(conn, chunk)
-            except BaseException as exc:
-                self._error = exc
-
-
 def import_events(
     engine: Engine,
     path: Path,
@@ -350,9 +294,13 @@ def import_events(
     rejects_path: Path | None = None,
     max_message_bytes: int = 32 * 1024,
     chunk_rows: int = 5000,
+    workers: int | None = None,
     on_progress: Progress | None = None,
 ) -> ImportReport:
-    """Import ``path`` into the event log for ``origin``; see the module docstring."""
+    """Import ``path`` into the event log for ``origin``; see the module docstring.
+
+    ``workers``: processes that parse and validate (None: one per core, up to 4, for files
+    of ``PARALLEL_MIN_BYTES`` or more; 0: all in this process)."""
     if not path.is_file():
         raise ValidationError(f"no such file: {path}", code="file_not_found", field="file")
     fmt = fmt or _detect(path)
@@ -381,52 +329,26 @@ def import_events(
     def done() -> int:
         return counters[0].done if counters else parquet_done[0]
 
+    work = PrepareCall(origin, max_message_bytes, engine.dialect.name)
     n_rows = valid = rejected = 0
-    pending: list[NativeEvent] = []
-    writer = _ChunkWriter(engine)
-
-    def flush() -> None:
-        nonlocal pending
-        if pending:
-            writer.put(pending)
-            pending = []
-        if on_progress:
-            on_progress(done(), total)
-
-    with rejects_path.open("wb") as rejects, writer, _no_cyclic_gc():
-        received_at = utcnow()
-        for line_no, item in rows:
-            n_rows += 1
-            try:
-                if isinstance(item, _Bad):
-                    raise InvalidMessage(item.code, item.message, item.field or "")
-                pending.append(
-                    check_message(
-                        item,
-                        origin=origin,
-                        received_at=received_at,
-                        max_bytes=max_message_bytes,
-                    )
-                )
-                valid += 1
-            except InvalidMessage as exc:
-                rejected += 1
-                rejects.write(
-                    orjson.dumps(
-                        {
-                            "line": line_no,
-                            "code": exc.code,
-                            "message": exc.message,
-                            "field": exc.field or None,
-                        }
-                    )
-                    + b"\n"
-                )
-            if len(pending) >= chunk_rows:
-                flush()
-                received_at = utcnow()
-        flush()
-    stored = writer.stored
+    parts = prepared(chunks(rows, chunk_rows), work, worker_count(workers, path.stat().st_size))
+    with rejects_path.open("wb") as rejects, no_cyclic_gc():
+        # The first chunk before the writer thread starts: with the "fork" start method the
+        # pool forks all its workers at its first task, and a fork is safest single-threaded.
+        chunk = next(parts, None)
+        with ChunkWriter(engine) as writer:
+            while chunk is not None:
+                n_rows += chunk.lines
+                valid += len(chunk.rows)
+                rejected += len(chunk.rejects)
+                for bad in chunk.rejects:
+                    rejects.write(orjson.dumps(bad) + b"\n")
+                if chunk.rows:
+                    writer.put(chunk.rows)
+                if on_progress:
+                    on_progress(done(), total)
+                chunk = next(parts, None)
+        stored = writer.stored
 
     return ImportReport(
         path=str(path),

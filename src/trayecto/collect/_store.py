@@ -1,9 +1,9 @@
 """Event log storage: the fast append path and the read path.
 
 The append path writes driver-ready tuples through one prepared ``INSERT … ON CONFLICT DO
-NOTHING`` (idempotent on ``(source_id, message_id)``), so a batch of 100 events costs one
-statement execution per row and no ORM or type-processing overhead. The read path uses
-SQLAlchemy Core.
+NOTHING``, idempotent on (source, the message's own timestamp as sent, messageId): a retry
+resends the same message, timestamp included. Every index of the table is time-ordered, so
+an append writes at the end of each index. The read path uses SQLAlchemy Core.
 """
 
 from __future__ import annotations
@@ -59,7 +59,11 @@ _COLS = (
     "original_timestamp",
     "sent_at",
     "received_at",
+    "message_ts",
 )
+_CONFLICT = "ON CONFLICT (source_id, message_ts, message_id) DO NOTHING"
+#: The columns a ``NativeEvent`` is read from (``message_ts`` is only a key).
+_EVENT_COLS = [c for c in events.c if c.name != "message_ts"]
 _JSON_COLS = frozenset({"traits", "properties", "context", "extra"})
 
 
@@ -68,10 +72,7 @@ def _sql(dialect: str) -> str:
         marks = ", ".join("?" for _ in _COLS)
     else:
         marks = ", ".join("%s::jsonb" if c in _JSON_COLS else "%s" for c in _COLS)
-    return (
-        f"INSERT INTO events ({', '.join(_COLS)}) VALUES ({marks}) "
-        "ON CONFLICT (source_id, message_id) DO NOTHING"
-    )
+    return f"INSERT INTO events ({', '.join(_COLS)}) VALUES ({marks}) {_CONFLICT}"
 
 
 _SQL = {"sqlite": _sql("sqlite"), "postgresql": _sql("postgresql")}
@@ -79,7 +80,7 @@ _SQL = {"sqlite": _sql("sqlite"), "postgresql": _sql("postgresql")}
 # SQLite: up to this many rows per INSERT statement. ``executemany`` steps the statement
 # once per row and gives up the interpreter lock around each step; under load (the event
 # loop busy validating the next request) re-taking it costs more than the insert. One
-# statement per 100 rows gives it up once per 100 rows. 19 columns x 100 = 1,900 bound
+# statement per 100 rows gives it up once per 100 rows. 20 columns x 100 = 2,000 bound
 # parameters, far under SQLite's limit.
 _ROWS_PER_STATEMENT = 100
 _ROW_MARKS = "(" + ", ".join("?" for _ in _COLS) + ")"
@@ -89,7 +90,7 @@ def _multirow_sql(n: int) -> str:
     return (
         f"INSERT INTO events ({', '.join(_COLS)}) VALUES "
         + ", ".join(_ROW_MARKS for _ in range(n))
-        + " ON CONFLICT (source_id, message_id) DO NOTHING"
+        + f" {_CONFLICT}"
     )
 
 
@@ -137,6 +138,7 @@ def _sqlite_row(e: NativeEvent) -> tuple[Any, ...]:
         _t(e.original_timestamp),
         _t(e.sent_at),
         _t(e.received_at),
+        _t(e.original_timestamp) or 0,
     )
 
 
@@ -161,6 +163,7 @@ def _pg_row(e: NativeEvent) -> tuple[Any, ...]:
         e.original_timestamp,
         e.sent_at,
         e.received_at,
+        _t(e.original_timestamp) or 0,
     )
 
 
@@ -170,20 +173,33 @@ _ROW: dict[str, Callable[[NativeEvent], tuple[Any, ...]]] = {
 }
 
 
+def encode_rows(batch: Sequence[NativeEvent], dialect: str) -> list[tuple[Any, ...]]:
+    """``batch`` as driver-ready rows for ``dialect`` (picklable: the bulk importer encodes
+    in worker processes and appends the rows with ``append_rows``)."""
+    to_row = _ROW[dialect]
+    return [to_row(e) for e in batch]
+
+
 def append_events(conn: Connection, batch: Sequence[NativeEvent]) -> int:
-    """Append ``batch`` inside the caller's transaction; duplicates (same source and
-    messageId) are skipped. Returns the number of rows actually inserted."""
+    """Append ``batch`` inside the caller's transaction; duplicates (same source, timestamp
+    as sent and messageId) are skipped. Returns the number of rows actually inserted."""
     if not batch:
         return 0
-    dialect = conn.dialect.name
-    rows = [_ROW[dialect](e) for e in batch]
-    if dialect == "sqlite":
+    return append_rows(conn, encode_rows(batch, conn.dialect.name))
+
+
+def append_rows(conn: Connection, rows: list[tuple[Any, ...]]) -> int:
+    """Append rows made by ``encode_rows`` for this connection's dialect, inside the
+    caller's transaction; returns how many were new."""
+    if not rows:
+        return 0
+    if conn.dialect.name == "sqlite":
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
             return _insert_sqlite(cursor, rows)
         finally:
             cursor.close()
-    result = conn.exec_driver_sql(_SQL[dialect], rows)
+    result = conn.exec_driver_sql(_SQL[conn.dialect.name], rows)
     return max(result.rowcount, 0)
 
 
@@ -294,20 +310,52 @@ def query_events(
     cursor: str | None = None,
     newest_first: bool = True,
 ) -> EventPage:
-    """One page of events in receive order (newest first by default), keyset-paginated."""
+    """One page of events in receive order (newest first by default), keyset-paginated.
+
+    The log's only indexes are time-ordered (see ``_tables``), so a filter on channel, type,
+    event name, user or anonymous id is checked row by row. Such a page examines at most
+    ``SCAN_BUDGET`` events of the log: it may come back short, even empty, with a
+    ``next_cursor`` to go on from; the log is exhausted only when ``next_cursor`` is None.
+    """
     if not 1 <= limit <= 1000:
         raise ValidationError("limit must be between 1 and 1000", code="invalid", field="limit")
     conds = _where(flt)
+    window: list[sa.ColumnElement[bool]] = []
     if cursor:
         after = decode_cursor(cursor)
-        conds.append(events.c.id < after if newest_first else events.c.id > after)
+        window.append(events.c.id < after if newest_first else events.c.id > after)
     order = events.c.id.desc() if newest_first else events.c.id.asc()
-    stmt = sa.select(events).where(*conds).order_by(order).limit(limit + 1)
     with engine.connect() as conn:
+        bound = None
+        if _unindexed(flt):
+            bound = conn.execute(
+                sa.select(events.c.id)
+                .where(*window)
+                .order_by(order)
+                .offset(SCAN_BUDGET - 1)
+                .limit(1)
+            ).scalar()
+            if bound is not None:
+                window.append(events.c.id >= bound if newest_first else events.c.id <= bound)
+        stmt = sa.select(*_EVENT_COLS).where(*conds, *window).order_by(order).limit(limit + 1)
         rows = conn.execute(stmt).all()
     items = [_event(r) for r in rows[:limit]]
-    nxt = encode_cursor(items[-1].id) if len(rows) > limit else None
+    if len(rows) > limit:
+        nxt: str | None = encode_cursor(items[-1].id)
+    elif bound is not None:
+        nxt = encode_cursor(bound)  # the window ended before the log did: go on from there
+    else:
+        nxt = None
     return EventPage(items, nxt)
+
+
+#: At most this many events of the log are examined for one page of a filter that no index
+#: serves (see ``query_events``).
+SCAN_BUDGET = 20_000
+
+
+def _unindexed(f: EventFilter) -> bool:
+    return any(v is not None for v in (f.channel, f.type, f.event, f.user_id, f.anonymous_id))
 
 
 def count_events(engine: Engine, flt: EventFilter | None = None) -> int:
@@ -342,7 +390,7 @@ def read_log(
     downstream consumers (identity, the analytics copy, triggers) follow the log.
     ``with_properties=False`` leaves out ``properties`` and ``extra`` (they come back as
     None) for consumers that do not read them: half the decoding work."""
-    cols = [c for c in events.c if with_properties or c.name not in ("properties", "extra")]
+    cols = [c for c in _EVENT_COLS if with_properties or c.name not in ("properties", "extra")]
     stmt = sa.select(*cols).order_by(events.c.id).limit(limit)
     if after is not None:
         stmt = stmt.where(events.c.id > after)
@@ -357,5 +405,5 @@ def events_by_id(engine: Engine, ids: Sequence[UUID]) -> dict[UUID, NativeEvent]
     if not ids:
         return {}
     with engine.connect() as conn:
-        rows = conn.execute(sa.select(events).where(events.c.id.in_(list(ids)))).all()
+        rows = conn.execute(sa.select(*_EVENT_COLS).where(events.c.id.in_(list(ids)))).all()
     return {r.id: _event(r) for r in rows}
