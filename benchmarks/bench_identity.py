@@ -4,6 +4,7 @@ customer search latency on a large store.
 
     .venv/bin/python benchmarks/bench_identity.py            # 20,000 people; 200k and 1M profiles
     .venv/bin/python benchmarks/bench_identity.py --quick    # 3,000 people; 50k and 200k profiles
+    .venv/bin/python benchmarks/bench_identity.py --skip-scale  # (a) only; (b) and (c) kept
 
 (a) Accuracy. ``trayecto simulate`` writes ``customers.csv`` (noisy records: typos, dropped
     accents, swapped names and dates, second emails, six phone formats, households, shared
@@ -151,6 +152,12 @@ def accuracy(people: int, work: Path) -> dict[str, Any]:
                 )
                 import_s = time.perf_counter() - t
                 det = {rid: cid for _s, rid, cid in identity.export_identity_rows(p.engine)}
+                with p.engine.connect() as conn:
+                    refused = dict(
+                        conn.execute(
+                            sa.text("SELECT rule, count(*) FROM id_refusals GROUP BY rule")
+                        ).all()
+                    )
                 t = time.perf_counter()
                 report = identity.run_matching(p.engine, home)
                 match_s = time.perf_counter() - t
@@ -167,9 +174,13 @@ def accuracy(people: int, work: Path) -> dict[str, Any]:
             "pairs_scored": report.pairs_scored,
             "auto_merged": report.auto_merged,
             "queued": report.queued,
+            "refused_while_stitching": {str(k): int(v) for k, v in sorted(refused.items())},
             "timings": {k: round(v, 2) for k, v in report.timings.items()},
             "model": report.model,
         }
+    # ru_maxrss is in KiB on Linux: the peak of this process over simulate, both imports
+    # and both matching runs.
+    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     return result
 
 
@@ -395,6 +406,12 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="3,000 people; 50k and 200k profiles")
     ap.add_argument("--people", type=int, help="people for the accuracy run")
     ap.add_argument("--sizes", help="profile counts for the scale runs, e.g. 200000,1000000")
+    ap.add_argument(
+        "--skip-scale",
+        action="store_true",
+        help="measure accuracy only; keep the scale and search figures of the previous "
+        "results (marked with when they were measured)",
+    )
     ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--search", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -441,7 +458,14 @@ def main() -> int:
         rows,
     )
 
-    scale = [run_child(n, search=(n == max(sizes))) for n in sizes]
+    if args.skip_scale:
+        previous = orjson.loads((c.RESULTS_DIR / "identity.json").read_bytes())
+        measured_at = previous.get("scale_measured_at") or previous["machine"]["timestamp"]
+        c.console.print(f"scale and search figures kept from the run of {measured_at}")
+        scale = previous["scale"]
+    else:
+        measured_at = None
+        scale = [run_child(n, search=(n == max(sizes))) for n in sizes]
     srows = []
     for s in scale:
         srows.append(
@@ -495,6 +519,7 @@ def main() -> int:
             "quick": args.quick,
             "accuracy": acc,
             "scale": scale,
+            "scale_measured_at": measured_at,
             "cost_exponent": round(k, 3),
             "estimated_1m_full_run_s": round(est_1m, 1),
             "targets": {

@@ -17,6 +17,11 @@ Rules, in the order they apply to one message's identifiers:
    id, a device) while both customers already hold strong identifiers: a shared shop
    tablet never fuses two known people. Refusals are recorded and the weak identifier is
    marked shared, after which it attributes nothing on its own.
+
+Before all three, a customer reached only through identifiers a household shares in
+practice (``IdRule.corroborate``: web account, customer number, phone) is set aside when
+the message's first name or birth date contradicts it (``_corroborate``): the message
+keeps a profile of its own and the refused link is recorded (``conflicting_attributes``).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from trayecto.identity._corroborate import KnownAttributes
 from trayecto.identity._rules import RULES, Identifier, IdType
 from trayecto.identity._tables import customers, identities, links, profiles, refusals
 from trayecto.kernel import NotFoundError, ValidationError, new_id, utcnow
@@ -56,6 +62,8 @@ class Graph:
         # Merges not yet written, in order, and where each merged-away customer went.
         self._merges: list[dict[str, Any]] = []
         self._redirect: dict[UUID, UUID] = {}
+        #: Names and birth dates per customer, for identifiers that need corroboration.
+        self.known = KnownAttributes(conn, self.flush)
 
     def flush(self) -> None:
         """Write everything pending, in an order that keeps the store consistent."""
@@ -202,6 +210,7 @@ class Graph:
         self._new_customers.append({"id": pid, "status": "active", "golden": {}, "updated_at": at})
         self._customer[pid] = pid
         self._counts[pid] = defaultdict(set)
+        self.known.fresh(pid)
         self.dirty.add(pid)
         return pid
 
@@ -341,6 +350,7 @@ class Graph:
         self._merges.append({"gone": gone, "keep": keep, "at": at})
         self._redirect[gone] = keep
         self._counts.pop(gone, None)
+        self.known.merge(keep, gone)
         self.dirty.discard(gone)
         self.retired.add(gone)
         self.dirty.add(keep)
@@ -416,6 +426,7 @@ class Graph:
                 self._customer[p] = cid
             self._redirect.pop(cid, None)
             self._counts.pop(cid, None)
+            self.known.forget(cid)
             self.dirty.add(cid)
             self.retired.discard(cid)
         return result

@@ -243,7 +243,7 @@ def _store_chunk(
                 unchanged += 1
                 continue
             ids = identifiers_from_record(own, region)
-            profile = place(graph, ids, at, channel, source_id) if ids else None
+            profile = place(graph, ids, at, channel, source_id, attributes) if ids else None
             if profile is None:
                 profile = old.profile_id if old is not None else graph.new_profile(at)
             if old is None and record_id in new_records:
@@ -273,6 +273,7 @@ def _store_chunk(
                     continue
                 seen.append(Observation(profile, attr, value, source_id, channel, "record", at))
             graph.dirty.add(graph.customer_of(profile))
+            graph.known.add(graph.customer_of(profile), attributes)
             changes = consents_from_record(traits)
             if changes:
                 write_consents(

@@ -53,21 +53,28 @@ class IdRule:
     """``strong`` identifiers merge profiles; ``weak`` ones only attach anonymous activity.
     ``max_per_profile`` caps distinct values in one customer (1 = unique per person): a
     merge that would exceed it is refused. ``priority`` picks whose profile an event joins
-    when its identifiers point at several."""
+    when its identifiers point at several. ``corroborate`` names the attributes (of
+    ``first_name``, ``birth_date``) that must not contradict a customer's when an
+    identifier of this type is all that links a message to it: identifiers a household
+    shares in practice (its web account, customer number, landline)."""
 
     strong: bool
     max_per_profile: int
     priority: int
+    corroborate: tuple[str, ...] = ()
 
+
+#: Who someone says they are, checked where an identifier may be a household's.
+_HOUSEHOLD = ("first_name", "birth_date")
 
 RULES: dict[IdType, IdRule] = {
-    IdType.ONLINE_ID: IdRule(True, 1, 100),
-    IdType.CUSTOMER_NUMBER: IdRule(True, 1, 95),
+    IdType.ONLINE_ID: IdRule(True, 1, 100, _HOUSEHOLD),
+    IdType.CUSTOMER_NUMBER: IdRule(True, 1, 95, _HOUSEHOLD),
     IdType.POS_ID: IdRule(True, 2, 90),
     IdType.LOYALTY_CARD: IdRule(True, 2, 90),
     IdType.MARKETPLACE_ID: IdRule(True, 3, 80),
     IdType.EMAIL: IdRule(True, 5, 70),
-    IdType.PHONE: IdRule(True, 4, 60),
+    IdType.PHONE: IdRule(True, 4, 60, _HOUSEHOLD),
     IdType.WHATSAPP_ID: IdRule(True, 3, 55),
     IdType.CALL_CENTER_ID: IdRule(True, 2, 50),
     IdType.SOCIAL_HANDLE: IdRule(True, 5, 40),

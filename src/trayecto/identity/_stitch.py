@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -13,6 +14,7 @@ from sqlalchemy.engine import Connection
 
 from trayecto.db import dialect_insert
 from trayecto.identity._consent import consents_from_context, consents_from_traits, write_consents
+from trayecto.identity._corroborate import contradictions
 from trayecto.identity._graph import Graph
 from trayecto.identity._privacy import suppressed
 from trayecto.identity._rules import (
@@ -62,18 +64,91 @@ class Observation:
     at: datetime
 
 
+def _contradicted(
+    graph: Graph,
+    ids: Sequence[Identifier],
+    owners: Mapping[Identifier, UUID],
+    attrs: Mapping[str, str],
+) -> dict[UUID, tuple[list[Identifier], list[dict[str, Any]]]]:
+    """Customers this message reaches only through identifiers that need corroboration
+    (no other strong identifier vouches for them) and whose names or birth date the
+    message contradicts: customer → (those identifiers, what contradicts)."""
+    via: dict[UUID, list[Identifier]] = defaultdict(list)
+    vouched: set[UUID] = set()
+    for ident in ids:
+        owner = owners.get(ident)
+        if owner is None:
+            continue
+        rule = RULES[ident[0]]
+        if rule.corroborate:
+            via[graph.customer_of(owner)].append(ident)
+        elif rule.strong:
+            vouched.add(graph.customer_of(owner))
+    out: dict[UUID, tuple[list[Identifier], list[dict[str, Any]]]] = {}
+    for cid, shared in via.items():
+        if cid in vouched:
+            continue
+        fields = {f for kind, _ in shared for f in RULES[kind].corroborate}
+        found = contradictions(graph.known.of(cid), attrs, fields)
+        if found:
+            out[cid] = (shared, found)
+    return out
+
+
+def _refuse_conflicts(
+    graph: Graph,
+    primary: UUID,
+    owners: Mapping[Identifier, UUID],
+    apart: Mapping[UUID, tuple[list[Identifier], list[dict[str, Any]]]],
+    at: datetime,
+) -> None:
+    for shared, found in apart.values():
+        said = "; ".join(
+            f"{c['attribute'].replace('_', ' ')} {c['value']!r} is not {' / '.join(c['known'])}"
+            for c in found
+        )
+        kinds = ", ".join(sorted({k.value for k, _ in shared}))
+        evidence: dict[str, Any] = {
+            "identifiers": [f"{k.value}:{v}" for k, v in shared],
+            **{c["attribute"]: f"{c['value']} ≠ {' / '.join(c['known'])}" for c in found},
+            "conflicts": found,
+        }
+        graph.refuse(
+            primary,
+            owners[shared[0]],
+            "conflicting_attributes",
+            f"only {kinds} links them, which a household may share, and {said}"[:500],
+            evidence,
+            at,
+        )
+
+
 def place(
     graph: Graph,
     ids: Sequence[Identifier],
     at: datetime,
     channel: str,
     source_id: UUID | None,
+    attrs: Mapping[str, str] | None = None,
 ) -> UUID | None:
     """Put a set of identifiers that arrived together into the graph; return the profile
-    the message belongs to (None when its only identifier is a shared device)."""
+    the message belongs to (None when its only identifier is a shared device). ``attrs``
+    (first and last name, birth date, as ``attributes_from_traits`` reads them) are what
+    the message says about the person: checked against a customer reached only through
+    an identifier a household may share."""
     if not ids:
         return None
-    owners = graph.owners(ids)
+    owners = every_owner = graph.owners(ids)
+    others = _contradicted(graph, ids, owners, attrs) if attrs else {}
+    if others:
+        # Those customers are someone else: their identifiers neither place nor link this
+        # message (they stay theirs); the message keeps a profile of its own.
+        ids = [i for i in ids if i not in owners or graph.customer_of(owners[i]) not in others]
+        owners = {i: o for i, o in owners.items() if i in ids}
+        if not ids:
+            primary = graph.new_profile(at)
+            _refuse_conflicts(graph, primary, every_owner, others, at)
+            return primary
     strong_owned = [i for i in ids if i in owners and RULES[i[0]].strong]
     weak_owned = [i for i in ids if i in owners and not RULES[i[0]].strong]
     unowned = [i for i in ids if i not in owners]
@@ -123,6 +198,8 @@ def place(
         if graph.try_link(primary, owner, evidence, at):
             linked_to = graph.customer_of(primary)
 
+    if others:
+        _refuse_conflicts(graph, primary, every_owner, others, at)
     top = ids[0]
     if not RULES[top[0]].strong and graph.is_shared(top):
         # Only a shared device or session: attribute to a known person only if the
@@ -168,7 +245,8 @@ def stitch_touches(
         if erased and any(i in erased for i in ids):
             result.suppressed_events.append(t.event_id)
             continue
-        profile = place(graph, ids, t.occurred_at, t.channel, t.source_id)
+        said = attributes_from_traits(t.traits, region) if t.type == "identify" and t.traits else {}
+        profile = place(graph, ids, t.occurred_at, t.channel, t.source_id, said)
         if profile is None:
             continue
         attributed.append(
@@ -180,13 +258,15 @@ def stitch_touches(
                 "type": t.type,
             }
         )
-        if t.type == "identify" and t.traits:
-            for attr, value in attributes_from_traits(t.traits, region).items():
+        if said:
+            for attr, value in said.items():
                 seen.append(
                     Observation(
                         profile, attr, value, t.source_id, t.channel, "event", t.occurred_at
                     )
                 )
+            graph.known.add(graph.customer_of(profile), said)
+        if t.type == "identify" and t.traits:
             graph.dirty.add(graph.customer_of(profile))
         changes = consents_from_context(t.context) + (
             consents_from_traits(t.traits) if t.type == "identify" else []

@@ -102,6 +102,10 @@ REFUSAL_LABELS = {
         "Only a shared device or session linked two known customers, so they were kept apart."
     ),
     "max_per_profile": N_("The merged customer would have held too many values of one identifier."),
+    "conflicting_attributes": N_(
+        "Only an identifier a household may share linked them, and the name or birth date "
+        "says another person, so they were kept apart."
+    ),
 }
 
 EVENT_LABELS = {
