@@ -21,6 +21,7 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
+from rapidfuzz.distance import OSA, JaroWinkler
 from sqlalchemy.engine import Connection
 
 from trayecto.identity._rules import fold
@@ -75,52 +76,16 @@ _NICKNAMES: dict[str, tuple[str, ...]] = {
 
 
 def jaro_winkler(a: str, b: str) -> float:
-    """Jaro-Winkler similarity as DuckDB's ``jaro_winkler_similarity`` computes it: the
-    common-prefix bonus (0.1 per letter, up to 4) only above a Jaro similarity of 0.7."""
-    if a == b:
-        return 1.0
-    if not a or not b:
-        return 0.0
-    window = max(max(len(a), len(b)) // 2 - 1, 0)
-    used = [False] * len(b)
-    a_hits: list[str] = []
-    for i, ch in enumerate(a):
-        for j in range(max(0, i - window), min(len(b), i + window + 1)):
-            if not used[j] and b[j] == ch:
-                used[j] = True
-                a_hits.append(ch)
-                break
-    m = len(a_hits)
-    if not m:
-        return 0.0
-    b_hits = [b[j] for j in range(len(b)) if used[j]]
-    transpositions = sum(x != y for x, y in zip(a_hits, b_hits, strict=True)) // 2
-    jaro = (m / len(a) + m / len(b) + (m - transpositions) / m) / 3
-    if jaro <= 0.7:
-        return jaro
-    prefix = 0
-    for x, y in zip(a[:4], b[:4], strict=False):
-        if x != y:
-            break
-        prefix += 1
-    return jaro + prefix * 0.1 * (1 - jaro)
+    """Jaro-Winkler similarity (RapidFuzz), the same as DuckDB's ``jaro_winkler_similarity``
+    on the folded names compared here: the common-prefix bonus (0.1 per letter, up to 4)
+    only above a Jaro similarity of 0.7."""
+    return float(JaroWinkler.similarity(a, b))
 
 
 def _one_edit(a: str, b: str) -> bool:
-    """At most one insertion, deletion, substitution or swap of two neighbours."""
-    if a == b:
-        return True
-    if abs(len(a) - len(b)) > 1:
-        return False
-    i = 0
-    while i < min(len(a), len(b)) and a[i] == b[i]:
-        i += 1
-    if len(a) == len(b):
-        if a[i + 1 :] == b[i + 1 :]:
-            return True
-        return a[i : i + 2] == b[i : i + 2][::-1] and a[i + 2 :] == b[i + 2 :]
-    longer, shorter = (a, b) if len(a) > len(b) else (b, a)
-    return longer[i + 1 :] == shorter[i:]
+    """At most one insertion, deletion, substitution or swap of two neighbours (optimal
+    string alignment distance ≤ 1)."""
+    return bool(OSA.distance(a, b, score_cutoff=1) <= 1)
 
 
 def _formal(name: str) -> set[str]:
