@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -21,6 +22,7 @@ from trayecto.access import _users
 from trayecto.bootstrap import Platform
 from trayecto.web import create_app
 from trayecto.web.console import _review_pages
+from trayecto.web.console._i18n import Formatter
 from trayecto.web.console._review_present import LEVEL_LABELS
 
 PASSWORD = "gazpacho andaluz 9"
@@ -277,8 +279,10 @@ def test_only_reviewers_see_the_page_and_the_link(
         "/console/login?next=%2Fconsole%2Freview",
     )
     r = call(app, "POST", f"/console/review/{pairs[0].id}", data={"decision": "accept"})
-    assert r.status_code == 303
-    assert r.headers["location"].startswith("/console/login")
+    assert (r.status_code, r.headers["location"]) == (
+        303,
+        "/console/login?next=%2Fconsole%2Freview",
+    )
 
     clerk = signed_in(platform, "store_staff")
     home = call(app, "GET", "/console", headers=clerk)
@@ -328,3 +332,14 @@ def test_every_level_of_the_model_has_a_translation(
     assert labels <= set(LEVEL_LABELS)
     shown = {e["level"] for c in pairs for e in c.evidence}
     assert shown <= set(LEVEL_LABELS)
+
+
+def test_probabilities_and_weights_for_people() -> None:
+    es = Formatter("es", ZoneInfo("Europe/Madrid"))
+    en = Formatter("en", ZoneInfo("Europe/Madrid"))
+    assert es.percent(0.97427) == "97,4\xa0%"
+    assert en.percent(0.97427) == "97.4%"
+    assert es.percent(0.99999) == "99,9\xa0%"  # short of certain is never shown as 100
+    assert es.signed(2.72) == "+2,7"
+    assert en.signed(-0.42) == "-0.4"
+    assert es.signed(0.0) == es.signed(-0.01) == "0,0"

@@ -85,12 +85,16 @@ def build_router(platform: Platform) -> APIRouter:
         request: Request,
         roles: frozenset[access.Role] = CUSTOMER_ROLES,
         forbidden: str = _FORBIDDEN,
+        come_back: str | None = None,
     ) -> Visitor:
-        """The signed-in visitor holding one of ``roles``; else the login page or a 403
-        that says (``forbidden``) what the role does not give and whom to ask."""
+        """The signed-in visitor holding one of ``roles``; else the login page (which
+        leads back to ``come_back``, by default this page) or a 403 that says
+        (``forbidden``) what the role does not give and whom to ask."""
         v = who(request)
         if v.session is None:
-            here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            here = come_back or (
+                request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            )
             target = "/console/login" + (
                 f"?next={quote(here, safe='')}" if here != "/console" else ""
             )

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy.engine import Engine
 from starlette.responses import Response
 
-from trayecto import access, identity
+from trayecto import identity
 from trayecto.kernel import ConflictError, NotFoundError
 from trayecto.web.console import _review_present as present
 from trayecto.web.console._i18n import N_
@@ -57,7 +57,7 @@ class PageTools:
     engine: Engine
     render: Renderer
     #: the signed-in visitor holding one of the roles; else the login page or a 403 page
-    need: Callable[[Request, frozenset[access.Role], str], Visitor]
+    need: Callable[..., Visitor]  # (request, roles, forbidden message, come_back=None)
     error_page: Callable[..., Response]  # (request, visitor, status, message, **context)
     #: a page refusing a POST from another site or without its CSRF token; else None
     refuse_post: Callable[..., Response | None]  # (request, visitor, form, **context)
@@ -74,8 +74,8 @@ def add_review_routes(router: APIRouter, t: PageTools) -> None:
     render, engine = t.render, t.engine
     back = {"back_href": "/console/review", "back_label": N_("Back to the review queue")}
 
-    def reviewer(request: Request) -> Visitor:
-        return t.need(request, REVIEW_ROLES, _FORBIDDEN)
+    def reviewer(request: Request, come_back: str | None = None) -> Visitor:
+        return t.need(request, REVIEW_ROLES, _FORBIDDEN, come_back=come_back)
 
     def flash(v: Visitor, decided: str | None) -> dict[str, Any] | None:
         """The confirmation of the decision just taken, from what the store says now."""
@@ -125,7 +125,8 @@ def add_review_routes(router: APIRouter, t: PageTools) -> None:
         candidate_id: str,
         form: Annotated[dict[str, str], Depends(read_form)],
     ) -> Response:
-        v = reviewer(request)
+        # A decision sent after the session ended: sign in, then back to the queue.
+        v = reviewer(request, come_back="/console/review")
         refused = t.refuse_post(request, v, form, **back)
         if refused:
             return refused
