@@ -18,6 +18,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_play
 
 from tests.commerce.conftest import LOCATIONS, PRODUCTS, STOCK, order_body, write
 from tests.helpers import Server, last_line, run_cli
+from tests.identity._pairs import queue_pairs
 from trayecto import access, commerce, identity
 from trayecto.access import _users
 from trayecto.bootstrap import Platform
@@ -328,6 +329,76 @@ def test_tablet_screenshots_of_every_page(browser: Browser, shop: Shop, tmp_path
         )
         assert spilled == [], f"{name}: content spills out of {spilled}"
         ctx.close()
+
+
+def test_agent_reviews_probable_duplicates_and_merges_one(
+    browser: Browser,
+    platform: Platform,
+    server: Server,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two pairs from a matching run wait in the queue; the agent compares Lucía's field by
+    field, merges it, and lands on the customer it made. A shop clerk never sees the page."""
+    e = platform.engine
+    monkeypatch.setattr(_users, "SCRYPT_N", 2**12)
+    access.create_user(e, "joe@agents.example", "Joe Bloggs", "agent", PASSWORD, "en")
+    access.create_user(e, "ana@tienda.example", "Ana Ruiz", "store_staff", PASSWORD, "es")
+    pending = queue_pairs(platform, tmp_path)
+    lucia = next(c for c in pending if c.a.display_name == "Lucía García Pérez")
+
+    ctx, page = new_page(browser, locale="en-GB")
+    sign_in(page, server.url, "joe@agents.example")
+    page.locator("nav.nav a", has_text="Review").click()
+    expect(page).to_have_url(re.compile(r"/console/review$"))
+    expect(page.locator("h1")).to_have_text("Possible duplicates to review")
+    expect(page.locator("article.pair")).to_have_count(2)
+    card = page.locator(f"#pair-{lucia.id}")
+    expect(card.locator(".side-a")).to_contain_text("Lucía García Pérez")
+    expect(card.locator(".side-b")).to_contain_text("Lucia Garcia Perez")
+    expect(card.locator(".side-b")).to_contain_text("lgarcia@correo.es")
+    expect(card.locator("tr.ev-agree", has_text="Birth date")).to_contain_text("exact")
+    expect(card.locator("tr.ev-agree", has_text="Birth date")).to_contain_text("February 3, 1990")
+    expect(card.locator("tr.ev-disagree", has_text="Email")).to_contain_text("different")
+    expect(card.locator("tr.ev-neutral", has_text="Phone")).to_contain_text("missing on one side")
+    expect(card.locator(".pair-head")).to_contain_text(f"{lucia.probability:.1%}")
+    page.screenshot(path=str(tmp_path / "review-en.png"), full_page=True)
+
+    card.locator("button[value=accept]").click()
+    expect(page).to_have_url(re.compile(rf"/console/review\?decided={lucia.id}$"))
+    expect(page.locator("#flash")).to_contain_text("Merged.")
+    expect(page.locator("#flash")).to_contain_text("Lucía García Pérez")
+    expect(page.locator("article.pair")).to_have_count(1)
+    expect(page.locator(f"#pair-{lucia.id}")).to_have_count(0)
+    merged = identity.get_candidate(e, lucia.id)
+    assert merged.status == "accepted"
+    assert merged.decided_by == "console:joe@agents.example"
+    page.locator("#flash a").click()
+    expect(page).to_have_url(re.compile(rf"/console/customers/{merged.a.id}$"))
+    expect(page.locator("#merges")).to_contain_text("Merged by hand")
+
+    # In Spanish, and at phone size nothing spills sideways.
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(server.url + "/console/review")
+    page.click("form.lang button[value=es]")
+    expect(page.locator("h1")).to_have_text("Posibles duplicados por revisar")
+    expect(page.locator("article.pair tr.ev", has_text="Apellidos")).to_contain_text("erratas")
+    page.screenshot(path=str(tmp_path / "review-es-phone.png"), full_page=True)
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"the review page scrolls sideways by {overflow}px"
+    ctx.close()
+
+    # The shop clerk has neither the link nor the page.
+    ctx, page = new_page(browser)
+    sign_in(page, server.url, "ana@tienda.example")
+    expect(page.locator(".who")).to_contain_text("Ana Ruiz")
+    expect(page.locator("a[href='/console/review']")).to_have_count(0)
+    response = page.goto(server.url + "/console/review")
+    assert response is not None
+    assert response.status == 403
+    expect(page.locator("main")).to_contain_text("no permite decidir si dos clientes")
+    expect(page.locator("main")).not_to_contain_text("Pedro")
+    ctx.close()
 
 
 def test_forms_need_their_csrf_token_and_pages_their_session(shop: Shop) -> None:

@@ -18,7 +18,7 @@ from babel import Locale
 from babel.dates import format_date, format_skeleton, format_time, format_timedelta
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from babel.numbers import format_currency, format_decimal
+from babel.numbers import format_currency, format_decimal, format_percent
 from babel.support import Translations
 
 from trayecto import access
@@ -143,6 +143,18 @@ class Formatter:
 
     def number(self, value: int | float) -> str:
         return format_decimal(value, locale=self.locale)
+
+    def signed(self, value: float) -> str:
+        """``+2,7`` / ``-0,4`` / ``0,0``: a weight of evidence, one decimal, with its sign."""
+        if abs(value) < 0.05:
+            return format_decimal(0, "0.0", locale=self.locale)
+        return format_decimal(value, "+#,##0.0;-#,##0.0", locale=self.locale)
+
+    def percent(self, value: float) -> str:
+        """``97,4 %`` / ``97.4%``, one decimal; below 1 never rounded up to 100."""
+        pattern = Locale.parse(self.locale).percent_formats[None].pattern
+        shown = min(value, 0.999) if value < 1 else value
+        return format_percent(shown, pattern.replace("#,##0", "#,##0.0", 1), locale=self.locale)
 
     def money(self, amount: Any, currency: str | None) -> str:
         try:

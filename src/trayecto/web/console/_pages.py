@@ -1,4 +1,5 @@
-"""The console's pages: sign in and out, language, customer search, the customer 360.
+"""The console's pages: sign in and out, language, customer search, the customer 360 (and,
+from ``_review_pages``, the review queue of probable duplicates).
 
 Every route starts by asking who is there (``need`` checks the session and the role);
 nothing a person typed, nor any customer data, is logged.
@@ -21,6 +22,8 @@ from trayecto.web import customers_api
 from trayecto.web.console import _present as present
 from trayecto.web.console._i18n import DEFAULT_LOCALE, LOCALES, N_
 from trayecto.web.console._render import Renderer
+from trayecto.web.console._review_pages import PageTools, add_review_routes
+from trayecto.web.console._roles import CUSTOMER_ROLES
 from trayecto.web.console._session import (
     LANG_COOKIE,
     SESSION_COOKIE,
@@ -39,8 +42,6 @@ __all__ = ["CUSTOMER_ROLES", "ConsoleExit", "build_router"]
 
 log = logging.getLogger("trayecto.console")
 
-#: Who may open customers: the people who serve them, and admins.
-CUSTOMER_ROLES = frozenset({access.Role.ADMIN, *customers_api.SERVICE_ROLES})
 TIMELINE_PAGE = 20
 
 _BAD_LOGIN = N_("Wrong email or password.")
@@ -80,30 +81,45 @@ def build_router(platform: Platform) -> APIRouter:
     def who(request: Request) -> Visitor:
         return resolve(request, engine, DEFAULT_LOCALE)
 
-    def need(request: Request, roles: frozenset[access.Role] = CUSTOMER_ROLES) -> Visitor:
-        """The signed-in visitor holding one of ``roles``; else the login page or a 403."""
+    def need(
+        request: Request,
+        roles: frozenset[access.Role] = CUSTOMER_ROLES,
+        forbidden: str = _FORBIDDEN,
+        come_back: str | None = None,
+    ) -> Visitor:
+        """The signed-in visitor holding one of ``roles``; else the login page (which
+        leads back to ``come_back``, by default this page) or a 403 that says
+        (``forbidden``) what the role does not give and whom to ask."""
         v = who(request)
         if v.session is None:
-            here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            here = come_back or (
+                request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            )
             target = "/console/login" + (
                 f"?next={quote(here, safe='')}" if here != "/console" else ""
             )
             raise ConsoleExit(render.redirect(request, v, target))
         if v.session.user.role not in roles:
-            message = render.gettext(v.locale, _FORBIDDEN) % {
+            message = render.gettext(v.locale, forbidden) % {
                 "role": render.labels(v.locale).role(v.session.user.role.value)
             }
             raise ConsoleExit(error_page(request, v, 403, message))
         return v
 
-    def error_page(request: Request, v: Visitor, status: int, message: str) -> Response:
-        return render.page(request, v, "error.html", status, code=status, message=message)
+    def error_page(
+        request: Request, v: Visitor, status: int, message: str, **context: Any
+    ) -> Response:
+        return render.page(
+            request, v, "error.html", status, code=status, message=message, **context
+        )
 
-    def refuse_post(request: Request, v: Visitor, form: dict[str, str]) -> Response | None:
+    def refuse_post(
+        request: Request, v: Visitor, form: dict[str, str], **context: Any
+    ) -> Response | None:
         if not same_origin(request):
-            return error_page(request, v, 403, render.gettext(v.locale, _OTHER_SITE))
+            return error_page(request, v, 403, render.gettext(v.locale, _OTHER_SITE), **context)
         if not csrf_ok(v, form):
-            return error_page(request, v, 400, render.gettext(v.locale, _EXPIRED_FORM))
+            return error_page(request, v, 400, render.gettext(v.locale, _EXPIRED_FORM), **context)
         return None
 
     def source_names() -> dict[str, str]:
@@ -278,4 +294,5 @@ def build_router(platform: Platform) -> APIRouter:
             providers, view, channel=channel, cursor=cursor, limit=TIMELINE_PAGE
         )
 
+    add_review_routes(router, PageTools(engine, render, need, error_page, refuse_post))
     return router

@@ -14,6 +14,7 @@ from trayecto.kernel import ValidationError
 from trayecto.settings import Settings
 from trayecto.web.console._i18n import LOCALES, Formatter, load_translations
 from trayecto.web.console._present import Labels
+from trayecto.web.console._roles import CUSTOMER_ROLES, REVIEW_ROLES
 from trayecto.web.console._session import (
     CSRF_COOKIE,
     SESSION_COOKIE,
@@ -90,11 +91,15 @@ class Renderer:
     ) -> Response:
         env = self.envs[visitor.locale]
         labels = self.labels(visitor.locale)
+        role = visitor.user.role if visitor.user else None
         html = env.get_template(template).render(
             visitor=visitor,
             user=visitor.user,
             role_label=labels.role(visitor.user.role.value) if visitor.user else None,
             path=request.url.path,
+            # The navigation links only to pages the role may open.
+            may_search=role in CUSTOMER_ROLES,
+            may_review=role in REVIEW_ROLES,
             here=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
             **context,
         )
