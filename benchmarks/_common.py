@@ -328,8 +328,10 @@ class Server:
         return self.proc.returncode
 
 
-def start_server(home: Path, port: int | None = None, *, timeout: float = 30) -> Server:
-    """Start ``trayecto serve --no-access-log`` with ``TRAYECTO_HOME=home``; wait for
+def start_server(
+    home: Path, port: int | None = None, *, timeout: float = 30, args: Sequence[str] = ()
+) -> Server:
+    """Start ``trayecto serve --no-access-log [args]`` with ``TRAYECTO_HOME=home``; wait for
     ``/healthz``."""
     port = port or free_port()
     env = {**os.environ, "TRAYECTO_HOME": str(home), "TRAYECTO_LOG_LEVEL": "WARNING"}
@@ -338,7 +340,7 @@ def start_server(home: Path, port: int | None = None, *, timeout: float = 30) ->
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "trayecto"]
     with log.open("wb") as fh:
         proc = subprocess.Popen(
-            [*cmd, "serve", "--no-access-log", "--port", str(port)],
+            [*cmd, "serve", "--no-access-log", "--port", str(port), *args],
             env=env,
             stdout=fh,
             stderr=subprocess.STDOUT,

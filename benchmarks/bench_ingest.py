@@ -244,7 +244,7 @@ def write_template(path: Path, seed: int = 11) -> int:
     return len(body)
 
 
-def http_bench(seconds: int) -> dict[str, Any]:
+def http_bench(seconds: int, serve_args: tuple[str, ...] = ()) -> dict[str, Any]:
     wrk = shutil.which("wrk")
     if wrk is None:
         raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
@@ -256,7 +256,7 @@ def http_bench(seconds: int) -> dict[str, Any]:
             p.close()
         template = home / "batch_template.json"
         body_bytes = write_template(template)
-        server = c.start_server(home)
+        server = c.start_server(home, args=serve_args)
         try:
             env = {
                 **os.environ,
