@@ -211,17 +211,17 @@ def append_events_dbapi(
     inserted per batch. The caller owns the connection; on error it is rolled back."""
     to_row = _ROW[dialect]
     sql = _SQL[dialect]
+    # Encode before the transaction begins: the write lock is held only while writing.
+    encoded = [[to_row(e) for e in batch] for batch in batches]
     cur = dbapi_conn.cursor()
     try:
         if dialect == "sqlite":
             cur.execute("BEGIN IMMEDIATE")
         counts = []
-        for batch in batches:
-            if not batch:
+        for rows in encoded:
+            if not rows:
                 counts.append(0)
-                continue
-            rows = [to_row(e) for e in batch]
-            if dialect == "sqlite":
+            elif dialect == "sqlite":
                 counts.append(_insert_sqlite(cur, rows))
             else:
                 cur.executemany(sql, rows)
