@@ -352,7 +352,9 @@ def start_server(
             raise RuntimeError(f"server exited with {proc.returncode}:\n{log.read_text()}")
         try:
             with urllib.request.urlopen(f"{server.url}/healthz", timeout=1) as resp:  # noqa: S310
-                if resp.status == 200:
+                ingest = orjson.loads(resp.read()).get("ingest_workers") or {}
+                # Measure the server as it runs once its ingest workers are warm.
+                if resp.status == 200 and (ingest.get("ready") or not ingest.get("processes")):
                     return server
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass

@@ -77,7 +77,13 @@ def env(tmp_path: Path, database_url: str) -> dict[str, str]:
 
 @pytest.fixture
 def settings(env: dict[str, str]) -> Settings:
-    return Settings(home=Path(env["TRAYECTO_HOME"]), database_url=env["TRAYECTO_DATABASE_URL"])
+    # In-process apps check tracking requests in-process: spawning ingest workers for every
+    # app would cost seconds of CPU each. Real servers (``env``) run with the default pool.
+    return Settings(
+        home=Path(env["TRAYECTO_HOME"]),
+        database_url=env["TRAYECTO_DATABASE_URL"],
+        ingest_workers=0,
+    )
 
 
 @pytest.fixture

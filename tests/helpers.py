@@ -40,9 +40,16 @@ class Server:
 
 
 def start_server(
-    env: dict[str, str], log: Path, port: int | None = None, *, access_log: bool = False
+    env: dict[str, str],
+    log: Path,
+    port: int | None = None,
+    *,
+    access_log: bool = False,
+    warm: bool = True,
 ) -> Server:
-    """Start ``trayecto serve`` as a real process on a loopback port; wait for /healthz."""
+    """Start ``trayecto serve`` as a real process on a loopback port; wait for /healthz and,
+    with ``warm``, for its ingest worker processes, so that tracking requests take the path
+    they take in production."""
     port = port or free_port()
     fh = log.open("ab")
     proc = subprocess.Popen(
@@ -65,10 +72,14 @@ def start_server(
         if proc.poll() is not None:
             raise RuntimeError(f"server exited: {log.read_text()[-2000:]}")
         try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                return Server(url, proc, env, log)
+            health = httpx.get(url + "/healthz", timeout=1)
+            if health.status_code == 200:
+                ingest = health.json()["ingest_workers"]
+                if not warm or ingest["ready"] or ingest["processes"] == 0:
+                    return Server(url, proc, env, log)
         except httpx.HTTPError:
-            time.sleep(0.1)
+            pass
+        time.sleep(0.1)
     proc.kill()
     raise RuntimeError(f"server did not start: {log.read_text()[-2000:]}")
 

@@ -33,6 +33,12 @@ class Settings(BaseSettings):
     writer_max_rows: int = Field(
         default=5000, description="Most rows the ingest writer commits in one transaction."
     )
+    ingest_workers: int | None = Field(
+        default=None,
+        ge=0,
+        description="Processes that parse and check tracking requests beside the server "
+        "(unset: one per core when there are two or more; 0: all in the server process).",
+    )
     log_level: str = Field(default="INFO")
     timezone: str = Field(
         default="Europe/Madrid",
@@ -76,6 +82,16 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def resolved_ingest_workers(self) -> int:
+        if self.ingest_workers is not None:
+            return self.ingest_workers
+        if hasattr(os, "sched_getaffinity"):
+            cpus = len(os.sched_getaffinity(0))
+        else:
+            cpus = os.cpu_count() or 1
+        return cpus if cpus > 1 else 0
 
     def resolved_secret_key(self) -> bytes:
         """The secret key, from the environment or the key file in home (created once)."""

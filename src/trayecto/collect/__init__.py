@@ -15,6 +15,13 @@ from trayecto.collect._contracts import (
     check_message,
 )
 from trayecto.collect._importer import FORMATS, ImportReport, import_events, parse_mapping
+from trayecto.collect._offload import (
+    IngestPool,
+    PreparedBatch,
+    malformed_json,
+    prepare_batch,
+    prepare_payload,
+)
 from trayecto.collect._privacy import ERASED, anonymise_events
 from trayecto.collect._store import (
     SCAN_BUDGET,
@@ -41,9 +48,11 @@ __all__ = [
     "EventPage",
     "EventWriter",
     "ImportReport",
+    "IngestPool",
     "InvalidMessage",
     "NativeEvent",
     "Origin",
+    "PreparedBatch",
     "Rejection",
     "anonymise_events",
     "append_events",
@@ -54,8 +63,11 @@ __all__ = [
     "encode_cursor",
     "events_by_id",
     "import_events",
+    "malformed_json",
     "message_ids",
     "parse_mapping",
+    "prepare_batch",
+    "prepare_payload",
     "query_events",
     "read_log",
 ]

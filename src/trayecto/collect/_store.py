@@ -29,10 +29,12 @@ __all__ = [
     "EventFilter",
     "EventPage",
     "append_events",
-    "append_events_dbapi",
+    "append_rows",
+    "append_rows_dbapi",
     "count_events",
     "counts_by_channel",
     "encode_cursor",
+    "encode_rows",
     "events_by_id",
     "message_ids",
     "query_events",
@@ -203,16 +205,14 @@ def append_rows(conn: Connection, rows: list[tuple[Any, ...]]) -> int:
     return max(result.rowcount, 0)
 
 
-def append_events_dbapi(
-    dbapi_conn: Any, dialect: str, batches: Sequence[Sequence[NativeEvent]]
+def append_rows_dbapi(
+    dbapi_conn: Any, dialect: str, encoded: Sequence[list[tuple[Any, ...]]]
 ) -> list[int]:
-    """The writer's hot path: append several requests' events in one transaction on a raw
-    DB-API connection, without SQLAlchemy's per-statement machinery. Returns the rows
-    inserted per batch. The caller owns the connection; on error it is rolled back."""
-    to_row = _ROW[dialect]
+    """The writer's hot path: append several requests' rows (from ``encode_rows``, made
+    before the write lock is taken) in one transaction on a raw DB-API connection, without
+    SQLAlchemy's per-statement machinery. Returns the rows inserted per request. The caller
+    owns the connection; on error it is rolled back."""
     sql = _SQL[dialect]
-    # Encode before the transaction begins: the write lock is held only while writing.
-    encoded = [[to_row(e) for e in batch] for batch in batches]
     cur = dbapi_conn.cursor()
     try:
         if dialect == "sqlite":

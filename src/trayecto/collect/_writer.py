@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from trayecto.collect._contracts import NativeEvent
-from trayecto.collect._store import append_events_dbapi
+from trayecto.collect._store import append_rows_dbapi, encode_rows
 from trayecto.kernel import UnavailableError
 
 __all__ = ["EventWriter"]
@@ -32,13 +32,13 @@ log = logging.getLogger(__name__)
 
 @dataclass(slots=True)
 class _Job:
-    events: Sequence[NativeEvent]
+    rows: list[tuple[Any, ...]]  # driver-ready, from ``encode_rows``
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[int]
     size: int = field(init=False)
 
     def __post_init__(self) -> None:
-        self.size = len(self.events)
+        self.size = len(self.rows)
 
 
 def _resolve(fut: asyncio.Future[int], value: int | BaseException) -> None:
@@ -81,13 +81,22 @@ class EventWriter:
                 self._thread.join()
                 self._thread = None
 
+    @property
+    def dialect(self) -> str:
+        return self._engine.dialect.name
+
     async def write(self, events: Sequence[NativeEvent]) -> int:
         """Append ``events`` durably; returns how many were new (not duplicates)."""
-        if not events:
+        return await self.write_rows(encode_rows(events, self.dialect))
+
+    async def write_rows(self, rows: list[tuple[Any, ...]]) -> int:
+        """Append rows made by ``encode_rows`` for this writer's dialect (by an ingest
+        worker process, say) durably; returns how many were new (not duplicates)."""
+        if not rows:
             return 0
         self.start()
         loop = asyncio.get_running_loop()
-        job = _Job(events, loop, loop.create_future())
+        job = _Job(rows, loop, loop.create_future())
         self._queue.put(job)
         return await job.future
 
@@ -120,8 +129,8 @@ class EventWriter:
         try:
             if self._raw is None:
                 self._raw = self._engine.raw_connection()
-            counts = append_events_dbapi(
-                self._raw.driver_connection, self._engine.dialect.name, [j.events for j in jobs]
+            counts = append_rows_dbapi(
+                self._raw.driver_connection, self._engine.dialect.name, [j.rows for j in jobs]
             )
         except Exception:
             if self._raw is not None:

@@ -45,9 +45,12 @@ Fuentes / sources: <strong>{sources}</strong></p>
 
 
 def create_app(platform: Platform, *, access_log: bool = True, follow_log: bool = True) -> FastAPI:
+    pool = collect.IngestPool(platform.settings.resolved_ingest_workers)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         platform.writer.start()
+        await pool.start()
         if follow_log:  # else a separate ``trayecto worker`` process follows the log
             platform.follower.start()
             platform.follower.poke()  # catch up with what was written while we were down
@@ -56,6 +59,7 @@ def create_app(platform: Platform, *, access_log: bool = True, follow_log: bool 
             yield
         finally:
             sweeper.cancel()
+            pool.close()
             platform.follower.stop()
             platform.writer.stop()
 
@@ -68,7 +72,7 @@ def create_app(platform: Platform, *, access_log: bool = True, follow_log: bool 
     errors.install(app)
     if access_log:
         app.add_middleware(AccessLog)
-    app.include_router(tracking.build_router(platform))
+    app.include_router(tracking.build_router(platform, pool))
     app.include_router(events_api.build_router(platform))
     app.include_router(customers_api.build_router(platform))
     app.include_router(commerce_api.build_router(platform))
@@ -79,7 +83,13 @@ def create_app(platform: Platform, *, access_log: bool = True, follow_log: bool 
     async def healthz() -> Response:
         with platform.engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
-        return json_response({"status": "ok", "version": __version__})
+        return json_response(
+            {
+                "status": "ok",
+                "version": __version__,
+                "ingest_workers": {"processes": pool.workers, "ready": pool.ready},
+            }
+        )
 
     @app.get("/", include_in_schema=False)
     def home(request: Request) -> Response:

@@ -88,7 +88,7 @@ def _decompress(body: bytes, encoding: str, limit: int) -> bytes:
     return out
 
 
-def build_router(platform: Platform) -> APIRouter:
+def build_router(platform: Platform, pool: collect.IngestPool | None = None) -> APIRouter:
     settings = platform.settings
     engine = platform.engine
     writer = platform.writer
@@ -130,37 +130,37 @@ def build_router(platform: Platform) -> APIRouter:
             raise PayloadTooLargeError(
                 f"the body is {len(body)} bytes; the limit is {limit}", code=code, field="body"
             )
-        try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise ValidationError(
-                f"the body is not valid JSON ({exc}); send one JSON object",
-                code="malformed_json",
-                field="body",
-            ) from None
-
-        if source is None:
-            body_key = payload.get("writeKey") if isinstance(payload, dict) else None
-            source = keys.authenticate(body_key if isinstance(body_key, str) else None)
-
-        origin = collect.Origin(source.id, source.channel.value, source.location_id)
-        try:
-            checked = collect.check_batch(
-                payload,
-                origin=origin,
-                received_at=received_at,
-                max_message_bytes=settings.max_message_bytes,
-                forced_type=forced,
+        prepared = None
+        if source is not None and pool is not None and pool.ready:
+            # Parsing, checking and encoding on a worker process: see collect._offload.
+            origin = collect.Origin(source.id, source.channel.value, source.location_id)
+            prepared = await pool.prepare(
+                body, origin, received_at, settings.max_message_bytes, forced, writer.dialect
             )
-        except collect.InvalidMessage as exc:
-            raise ValidationError(exc.message, code=exc.code, field=exc.field or None) from None
+        if prepared is None:
+            try:
+                payload = orjson.loads(body)
+            except orjson.JSONDecodeError as exc:
+                code, message, field = collect.malformed_json(exc)
+                raise ValidationError(message, code=code, field=field) from None
+            if source is None:
+                body_key = payload.get("writeKey") if isinstance(payload, dict) else None
+                source = keys.authenticate(body_key if isinstance(body_key, str) else None)
+            origin = collect.Origin(source.id, source.channel.value, source.location_id)
+            prepared = collect.prepare_payload(
+                payload, origin, received_at, settings.max_message_bytes, forced, writer.dialect
+            )
+        if prepared.error is not None:
+            refusal, message, where = prepared.error
+            raise ValidationError(message, code=refusal, field=where)
 
-        await writer.write(checked.events)
+        await writer.write_rows(prepared.rows)
 
-        if not checked.rejections:
+        rejections = prepared.rejections
+        if not rejections:
             return json_response({"success": True}, headers=_CORS)
-        first = checked.rejections[0]
-        n_bad, n_ok = len(checked.rejections), len(checked.events)
+        first = rejections[0]
+        n_bad, n_ok = len(rejections), len(prepared.rows)
         resp = error_response(
             400,
             first.code if n_ok == 0 and n_bad == 1 else "invalid_messages",
@@ -171,7 +171,7 @@ def build_router(platform: Platform) -> APIRouter:
             ),
             first.field,
             accepted=n_ok,
-            rejected=[r.to_dict() for r in checked.rejections],
+            rejected=[r.to_dict() for r in rejections],
         )
         resp.headers.update(_CORS)
         return resp
