@@ -139,11 +139,24 @@ def worker_cmd(
     parent: Annotated[
         int | None, typer.Option(help="Stop when this process (the server) is gone.")
     ] = None,
+    niceness: Annotated[
+        int,
+        typer.Option(
+            "--nice",
+            min=0,
+            max=19,
+            help="CPU priority below the server's: when cores are short, acknowledging "
+            "writes comes first and stitching catches up after the burst.",
+        ),
+    ] = 5,
 ) -> None:
     """Run background work: follow the event log and stitch identities, until stopped."""
     import os
     import signal
     import time
+
+    if niceness:
+        os.nice(niceness)
 
     stopping = False
 
