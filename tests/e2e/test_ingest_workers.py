@@ -107,7 +107,7 @@ def test_ingest_workers_exit_with_a_killed_server(env: dict[str, str], tmp_path:
     server = start_server({**env, "TRAYECTO_INGEST_WORKERS": "2"}, tmp_path / "s.log")
     # The serve process's children: the identity worker and the ingest pool's processes.
     kids = _children(server.proc.pid)
-    pool = [p for p in kids if b"multiprocessing" in Path(f"/proc/{p}/cmdline").read_bytes()]
+    pool = [p for p in kids if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()]
     assert len(pool) >= 2
     os.kill(server.proc.pid, signal.SIGKILL)
     server.proc.wait(10)
