@@ -181,7 +181,7 @@ def test_the_list_shows_every_order_newest_first_with_status_and_promise(
     assert "parcialmente en preparación" in html  # one shipment picking, one allocated
     assert "Listo para recoger en Tienda Sevilla Centro desde" in html
     assert "Llega a partir del" in html
-    assert "Entregado" in html
+    assert '<span class="tag tag-ok">entregado</span>' in html
     assert "50,00\xa0€" in html
     assert "lucia@example.es" in html
 
@@ -281,7 +281,7 @@ def test_the_order_page_explains_shipments_money_history_and_sourcing(
     cost = store.split["sourcing"]["cost"]
     assert f"{cost:.2f}".replace(".", ",") in sourcing
     assert "De qué se compone el coste" in sourcing
-    assert "penalización por dividir" in sourcing
+    assert "Penalización por dividir, envíos de más: 1" in sourcing
     assert "distancia, 272,5 km" in sourcing
 
     # Click & collect: the transfer and the pickup promise.
@@ -300,7 +300,9 @@ def test_the_order_page_explains_shipments_money_history_and_sourcing(
     payments = section(html, "payments")
     assert "reembolso" in payments
     assert "mkp-77" in payments
-    assert "Devolución solicitada" in section(html, "history")
+    history = section(html, "history")
+    assert "Devolución solicitada</strong>: solicitada" in history
+    assert "Reembolso registrado</strong>: revisada → reembolsada" in history
 
     en = call(
         app,
@@ -319,6 +321,8 @@ def test_the_customer_360_lists_the_customers_orders(store: Store, app: FastAPI)
     assert order_links(panel) == [store.collect["id"], store.split["id"]]
     assert "Listo para recoger en Tienda Sevilla Centro" in panel
     assert "Pedido M-1" not in panel  # someone else's
+    # The timeline names partly advanced orders in words too.
+    assert '<span class="tag">parcialmente en preparación</span>' in section(html, "timeline")
     # A customer with no orders: says so and where to look instead.
     other = identify(store.platform, {"firstName": "Marta", "email": "marta@example.es"})
     html = call(app, "GET", f"/console/customers/{other}", headers=clerk).text

@@ -3,8 +3,12 @@ location types, payments, history, returns), marked for translation."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from trayecto.web.console._i18n import N_
-from trayecto.web.console._present import Labels
+
+if TYPE_CHECKING:  # _present uses status_label for the timeline
+    from trayecto.web.console._present import Labels
 
 __all__ = [
     "CHANNEL_ICONS",
@@ -46,6 +50,7 @@ GROUP_STATUS_LABELS = {
     "cancelled": N_("cancelled"),
     "rejected": N_("rejected by the location"),
     "completed": N_("completed"),
+    "returned": N_("returned"),
 }
 PARTIAL_LABEL = N_("partly %(status)s")
 #: The status filter of the orders list: every order status, "partly" ones together.

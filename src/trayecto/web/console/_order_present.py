@@ -95,9 +95,8 @@ def order_rows(
     """Orders for a list: number, channel, status, total and each open shipment's promise."""
     rows = []
     for o in found:
-        live = [s for s in o.shipments if s.status in OPEN_STATUSES] or [
-            s for s in o.shipments if s.status not in ("cancelled", "rejected")
-        ]
+        # Where the shipments still on their way are; finished ones say it in the status.
+        live = [s for s in o.shipments if s.status in OPEN_STATUSES]
         promises = [
             promise_text(
                 lb,
@@ -203,6 +202,10 @@ def _groups(view: Mapping[str, Any], places: Places, lb: Labels, fmt: Formatter)
     return out
 
 
+def _state(lb: Labels, status: str, of_return: bool) -> str:
+    return lb.of(RETURN_STATUS_LABELS, status) if of_return else status_label(lb, status)
+
+
 def _history(
     view: Mapping[str, Any], groups: Sequence[Mapping[str, Any]], lb: Labels, fmt: Formatter
 ) -> list[dict[str, Any]]:
@@ -210,6 +213,7 @@ def _history(
     rows = []
     for e in view["history"]:
         detail = e.get("detail") or {}
+        returning = e["kind"].startswith(("return_", "refund_"))
         facts = []
         if e.get("group_id") in number:
             facts.append(lb._("shipment %(n)d") % {"n": number[e["group_id"]]})
@@ -220,8 +224,8 @@ def _history(
         rows.append(
             {
                 "label": lb.of(HISTORY_LABELS, e["kind"]),
-                "from": status_label(lb, e["from"]) if e.get("from") else None,
-                "to": status_label(lb, e["to"]) if e.get("to") else None,
+                "from": _state(lb, e["from"], returning) if e.get("from") else None,
+                "to": _state(lb, e["to"], returning) if e.get("to") else None,
                 "when": fmt.when(e["at"]),
                 "iso": fmt.iso(e["at"]),
                 "facts": facts,

@@ -94,7 +94,7 @@ def _components(
                     float(cand["shipment_cost"]) - base,
                 )
             add(
-                _("%(place)s: picking %(units)d units") % {"place": name, "units": count},
+                _("%(place)s: picking, units: %(units)d") % {"place": name, "units": count},
                 float(policy["pick_cost"][kind]) * count,
             )
             if kind == "shop":
@@ -105,14 +105,14 @@ def _components(
                 )
                 if taken_from_reserve:
                     add(
-                        _("%(place)s: %(units)d units from the shop's walk-in reserve")
+                        _("%(place)s: taken from the walk-in reserve, units: %(units)d")
                         % {"place": name, "units": taken_from_reserve},
                         float(policy["walk_in_penalty"]) * taken_from_reserve,
                     )
         extra = len(expl.get("chosen") or []) - 1
         if extra > 0:
             add(
-                _("%(n)d more shipment(s): split penalty") % {"n": extra},
+                _("Split penalty, shipments beyond the first: %(n)d") % {"n": extra},
                 float(policy["split_penalty"]) * extra,
             )
     except (KeyError, TypeError, ValueError):
