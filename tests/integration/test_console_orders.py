@@ -314,7 +314,9 @@ def test_the_order_page_explains_shipments_money_history_and_sourcing(
     assert "It cannot send parcels (no shipping)." in en
 
 
-def test_the_customer_360_lists_the_customers_orders(store: Store, app: FastAPI) -> None:
+def test_the_customer_360_lists_the_customers_orders(
+    store: Store, app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
     clerk = signed_in(store.platform, "store_staff")
     html = call(app, "GET", f"/console/customers/{store.customer_id}", headers=clerk).text
     panel = section(html, "orders")
@@ -323,6 +325,12 @@ def test_the_customer_360_lists_the_customers_orders(store: Store, app: FastAPI)
     assert "Pedido M-1" not in panel  # someone else's
     # The timeline names partly advanced orders in words too.
     assert '<span class="tag">parcialmente en preparación</span>' in section(html, "timeline")
+    # More than the panel holds: the newest, and a link to the rest in the orders list.
+    monkeypatch.setattr(_order_pages, "PANEL_ORDERS", 1)
+    html = call(app, "GET", f"/console/customers/{store.customer_id}", headers=clerk).text
+    panel = section(html, "orders")
+    assert order_links(panel) == [store.collect["id"]]
+    assert 'href="/console/orders?q=lucia%40example.es">Todos los pedidos con lucia@' in panel
     # A customer with no orders: says so and where to look instead.
     other = identify(store.platform, {"firstName": "Marta", "email": "marta@example.es"})
     html = call(app, "GET", f"/console/customers/{other}", headers=clerk).text

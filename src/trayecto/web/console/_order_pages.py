@@ -84,6 +84,7 @@ def orders_panel(t: PageTools, v: Visitor, view: identity.CustomerView) -> dict[
     return {
         "rows": present.order_rows(found, places, lb, fmt),
         "more": f"/console/orders?{urlencode({'q': emails[0]})}" if more and emails else None,
+        "more_email": emails[0] if emails else None,
         "has_more": more,
     }
 
