@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import httpx
 import orjson
@@ -56,6 +57,7 @@ class Shop:
     customer_id: str
     other_id: str  # Pedro, a customer with no consent recorded
     platform: Platform
+    order_id: str  # Lucía's order W-7, placed through the API
 
 
 def send(http: httpx.Client, key: str, *msgs: dict[str, Any]) -> None:
@@ -122,11 +124,12 @@ def shop(
         body["customer"] = {"email": "lucia@example.es", "phone": "+34 600 11 22 33"}
         r = http.post("/api/orders", json=body, headers={"Authorization": f"Bearer {admin}"})
         assert r.status_code == 201, r.text
+        order_id = r.json()["id"]
     platform.sync_identity()
     hits = identity.search_customers(e, "lucia@example.es", "ES")
     assert len(hits) == 1
     pedro = identity.search_customers(e, "pedro@example.es", "ES")
-    return Shop(server.url, str(hits[0].id), str(pedro[0].id), platform)
+    return Shop(server.url, str(hits[0].id), str(pedro[0].id), platform, order_id)
 
 
 def new_page(browser: Browser, locale: str = "es-ES") -> tuple[BrowserContext, Page]:
@@ -321,14 +324,26 @@ def test_tablet_screenshots_of_every_page(browser: Browser, shop: Shop, tmp_path
         page.goto(shop.url + f"/console/customers/{shop.customer_id}")
         expect(page.locator("#timeline li.item").first).to_be_visible()
         page.screenshot(path=str(tmp_path / f"customer-{name}.png"), full_page=True)
-        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-        assert overflow <= 0, f"{name}: the page scrolls sideways by {overflow}px"
-        spilled = page.evaluate(
-            "[...document.querySelectorAll('.card')]"
-            ".filter(c => c.scrollWidth > c.clientWidth + 1).map(c => c.id || c.className)"
-        )
-        assert spilled == [], f"{name}: content spills out of {spilled}"
+        fits(page, name)
+        for shot, path in (
+            ("orders", "/console/orders"),
+            ("order", f"/console/orders/{shop.order_id}"),
+            ("stock", "/console/stock?sku=SKU-1"),
+        ):
+            page.goto(shop.url + path)
+            page.screenshot(path=str(tmp_path / f"{shot}-{name}.png"), full_page=True)
+            fits(page, f"{shot} {name}")
         ctx.close()
+
+
+def fits(page: Page, name: str) -> None:
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"{name}: the page scrolls sideways by {overflow}px"
+    spilled = page.evaluate(
+        "[...document.querySelectorAll('.card')]"
+        ".filter(c => c.scrollWidth > c.clientWidth + 1).map(c => c.id || c.className)"
+    )
+    assert spilled == [], f"{name}: content spills out of {spilled}"
 
 
 def test_agent_reviews_probable_duplicates_and_merges_one(
@@ -481,3 +496,72 @@ def test_users_cli_and_demo_logins(
     assert {r for _, r, _ in again} == {"admin", "store_staff"}
     for email, _, password in again:
         assert access.authenticate_user(platform.engine, email, password).email == email
+
+
+def test_agent_answers_where_is_my_order_from_the_360(
+    browser: Browser, shop: Shop, tmp_path: Path
+) -> None:
+    """Lucía calls: Joe opens her 360, sees the order's status and promise, opens it, reads
+    why it ships from where it does, and checks the stock of its product. Then the same in
+    Spanish at phone size."""
+    order = commerce.get_order(shop.platform.engine, UUID(shop.order_id))
+    (group,) = order["fulfilment_groups"]
+    ctx, page = new_page(browser, locale="en-GB")
+    sign_in(page, shop.url, "joe@agents.example")
+    page.goto(shop.url + f"/console/customers/{shop.customer_id}")
+    panel = page.locator("#orders")
+    expect(panel.locator("h2")).to_have_text("Orders")
+    row = panel.locator("a.order-row")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("Order W-7")
+    expect(row).to_contain_text("allocated")
+    expect(row).to_contain_text("Arrives from")
+    page.screenshot(path=str(tmp_path / "customer-orders-en.png"))
+    row.click()
+
+    expect(page).to_have_url(re.compile(rf"/console/orders/{shop.order_id}$"))
+    expect(page.locator("h1")).to_contain_text("Order W-7")
+    shipment = page.locator("#shipments li.shipment")
+    expect(shipment).to_have_count(1)
+    expect(shipment).to_contain_text("Almacén central Madrid")
+    expect(shipment).to_contain_text("Arrives from")
+    sourcing = page.locator("#sourcing")
+    expect(sourcing.locator("h2")).to_have_text("Why these locations")
+    expect(sourcing).to_contain_text("One shipment from Almacén central Madrid.")
+    candidates = sourcing.locator("li.cand")
+    expect(candidates).to_have_count(len(order["sourcing"]["candidates"]))
+    expect(sourcing.locator("li.cand-chosen")).to_contain_text("Chosen: sends SKU-1")
+    expect(sourcing.locator("li.cand-costlier").first).to_contain_text("cost more")
+    expect(sourcing.locator("li.cand-costlier")).to_have_count(2)  # Zaragoza, Barcelona
+    expect(sourcing.locator("details")).to_contain_text("What the cost is made of")
+    expect(page.locator("#history")).to_contain_text("Order placed")
+    page.screenshot(path=str(tmp_path / "order-en.png"), full_page=True)
+
+    page.locator("#lines a", has_text="SKU-1").click()
+    expect(page).to_have_url(re.compile(r"/console/stock\?sku=SKU-1$"))
+    madrid = page.locator("table.stock-table tbody tr", has_text="Almacén central Madrid")
+    expect(madrid.locator("td.atp")).to_have_text("9")  # 10 on hand, 1 for W-7
+    page.screenshot(path=str(tmp_path / "stock-en.png"), full_page=True)
+    assert group["location_id"] == "WH-MAD"
+
+    # In Spanish, on a phone: the same answers, nothing spilling sideways.
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.click("form.lang button[value=es]")
+    expect(page.locator("h1")).to_have_text("Stock por ubicación")
+    page.goto(shop.url + f"/console/orders/{shop.order_id}")
+    expect(page.locator("#sourcing h2")).to_have_text("Por qué estas ubicaciones")
+    expect(page.locator("#sourcing")).to_contain_text("Un solo envío desde Almacén central Madrid.")
+    page.screenshot(path=str(tmp_path / "order-es-phone.png"), full_page=True)
+    fits(page, "order es phone")
+    ctx.close()
+
+    # Marketing has neither the links nor the pages.
+    ctx, page = new_page(browser)
+    sign_in(page, shop.url, "mar@marketing.example")
+    expect(page.locator("a[href='/console/orders']")).to_have_count(0)
+    response = page.goto(shop.url + f"/console/orders/{shop.order_id}")
+    assert response is not None
+    assert response.status == 403
+    expect(page.locator("main")).to_contain_text("no da acceso a los pedidos")
+    expect(page.locator("main")).not_to_contain_text("W-7")
+    ctx.close()

@@ -25,6 +25,8 @@ PLACING_PER_PROCESS = 4
 #: What the answer to POST /api/orders keeps of the sourcing explanation (the whole of it,
 #: every candidate, is in GET /api/orders/{id}).
 SOURCING_SUMMARY = ("method", "chosen", "cost", "runner_up", "splits", "reason")
+#: Who may read orders, stock, locations and products (admins always).
+READ_ROLES = (access.Role.AGENT, access.Role.STORE_STAFF)
 
 
 def _summarised(view: dict[str, Any]) -> dict[str, Any]:
@@ -109,7 +111,7 @@ def build_router(platform: Platform) -> APIRouter:
     admin = Depends(require(platform))
     intake = Depends(tokens.require())
     staff = Depends(require(platform, access.Role.STORE_STAFF))
-    readers = Depends(require(platform, access.Role.AGENT, access.Role.STORE_STAFF))
+    readers = Depends(require(platform, *READ_ROLES))
     engine = platform.engine
     region = platform.settings.default_region
 

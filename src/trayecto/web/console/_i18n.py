@@ -150,6 +150,10 @@ class Formatter:
             return format_decimal(0, "0.0", locale=self.locale)
         return format_decimal(value, "+#,##0.0;-#,##0.0", locale=self.locale)
 
+    def cost(self, value: float) -> str:
+        """``20,61`` / ``20.61``: a sourcing cost (scoring units, not money), two decimals."""
+        return format_decimal(value, "#,##0.00", locale=self.locale)
+
     def percent(self, value: float) -> str:
         """``97,4 %`` / ``97.4%``, one decimal; below 1 never rounded up to 100."""
         pattern = Locale.parse(self.locale).percent_formats[None].pattern

@@ -1,5 +1,6 @@
 """The console's pages: sign in and out, language, customer search, the customer 360 (and,
-from ``_review_pages``, the review queue of probable duplicates).
+from ``_review_pages``, the review queue of probable duplicates; from ``_order_pages``,
+orders, an order with its sourcing explanation, and stock by location).
 
 Every route starts by asking who is there (``need`` checks the session and the role);
 nothing a person typed, nor any customer data, is logged.
@@ -21,6 +22,7 @@ from trayecto.kernel import AuthenticationError, TrayectoError
 from trayecto.web import customers_api
 from trayecto.web.console import _present as present
 from trayecto.web.console._i18n import DEFAULT_LOCALE, LOCALES, N_
+from trayecto.web.console._order_pages import add_order_routes, orders_panel
 from trayecto.web.console._render import Renderer
 from trayecto.web.console._review_pages import PageTools, add_review_routes
 from trayecto.web.console._roles import CUSTOMER_ROLES
@@ -121,6 +123,8 @@ def build_router(platform: Platform) -> APIRouter:
         if not csrf_ok(v, form):
             return error_page(request, v, 400, render.gettext(v.locale, _EXPIRED_FORM), **context)
         return None
+
+    tools = PageTools(engine, render, need, error_page, refuse_post)
 
     def source_names() -> dict[str, str]:
         return {str(s.id): s.name for s in access.list_sources(engine)}
@@ -267,6 +271,7 @@ def build_router(platform: Platform) -> APIRouter:
             v,
             "customer.html",
             view=view,
+            orders=orders_panel(tools, v, view),
             name=view.display_name,
             golden=present.golden_rows(view, names, lb, fmt),
             identities=present.identity_groups(view, names, lb, fmt),
@@ -294,5 +299,6 @@ def build_router(platform: Platform) -> APIRouter:
             providers, view, channel=channel, cursor=cursor, limit=TIMELINE_PAGE
         )
 
-    add_review_routes(router, PageTools(engine, render, need, error_page, refuse_post))
+    add_review_routes(router, tools)
+    add_order_routes(router, tools)
     return router

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trayecto import access, identity
+from trayecto.web.console._commerce_labels import status_label
 from trayecto.web.console._i18n import N_, Formatter
 
 __all__ = [
@@ -114,21 +115,6 @@ EVENT_LABELS = {
     "screen": N_("Viewed a screen in the app"),
     "alias": N_("Linked an earlier id"),
     "group": N_("Joined a group"),
-}
-
-ORDER_STATUS_LABELS = {
-    "placed": N_("placed"),
-    "allocated": N_("allocated"),
-    "picking": N_("picking"),
-    "packed": N_("packed"),
-    "shipped": N_("shipped"),
-    "ready_for_pickup": N_("ready for pickup"),
-    "delivered": N_("delivered"),
-    "collected": N_("collected"),
-    "cancelled": N_("cancelled"),
-    "partially_delivered": N_("partly delivered"),
-    "completed": N_("completed"),
-    "returned": N_("returned"),
 }
 
 ORDER_KIND_LABELS = {
@@ -375,7 +361,7 @@ def timeline(
             )
             entry["subtitle"] = lb.of(ORDER_KIND_LABELS, str(i.get("order_kind", "")), fallback="")
             if i.get("status"):
-                entry["badge"] = lb.of(ORDER_STATUS_LABELS, i["status"])
+                entry["badge"] = status_label(lb, i["status"])
             entry["amount"] = fmt.money(i.get("total"), i.get("currency"))
             detail = i.get("detail") or {}
             if isinstance(detail, Mapping) and detail.get("location_id"):

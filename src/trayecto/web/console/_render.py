@@ -14,7 +14,7 @@ from trayecto.kernel import ValidationError
 from trayecto.settings import Settings
 from trayecto.web.console._i18n import LOCALES, Formatter, load_translations
 from trayecto.web.console._present import Labels
-from trayecto.web.console._roles import CUSTOMER_ROLES, REVIEW_ROLES
+from trayecto.web.console._roles import CUSTOMER_ROLES, ORDER_ROLES, REVIEW_ROLES, STOCK_ROLES
 from trayecto.web.console._session import (
     CSRF_COOKIE,
     SESSION_COOKIE,
@@ -100,6 +100,8 @@ class Renderer:
             # The navigation links only to pages the role may open.
             may_search=role in CUSTOMER_ROLES,
             may_review=role in REVIEW_ROLES,
+            may_orders=role in ORDER_ROLES,
+            may_stock=role in STOCK_ROLES,
             here=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
             **context,
         )
