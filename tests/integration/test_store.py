@@ -204,3 +204,21 @@ def test_migration_0007_keeps_old_messages_idempotent(
         assert collect.append_events(conn, make_events(origin, 6)) == 1  # m5 only
         assert collect.append_events(conn, make_events(origin, 2, prefix="n", timestamp=None)) == 0
     assert collect.count_events(platform.engine) == 8
+
+
+def test_the_log_id_order_is_its_commit_order(platform: Platform, origin: collect.Origin) -> None:
+    """Worker processes make ids concurrently; a batch whose ids were made earlier may be
+    committed later. A follower that read up to the newest id must still see it."""
+    early = make_events(origin, 3, prefix="early")  # ids made first...
+    late = make_events(origin, 3, prefix="late")
+    with write_transaction(platform.engine) as conn:
+        collect.append_events(conn, late)  # ...but committed second
+    checkpoint = collect.read_log(platform.engine, None)[-1].id
+    with write_transaction(platform.engine) as conn:
+        assert collect.append_events(conn, early) == 3
+    after = collect.read_log(platform.engine, checkpoint)
+    assert [e.message_id for e in after] == ["early0", "early1", "early2"]
+    assert all(e.id > checkpoint for e in after)
+    # Ids already in order are kept as they were made.
+    back = collect.events_by_id(platform.engine, [e.id for e in late])
+    assert sorted(e.message_id for e in back.values()) == ["late0", "late1", "late2"]

@@ -190,19 +190,51 @@ def append_events(conn: Connection, batch: Sequence[NativeEvent]) -> int:
     return append_rows(conn, encode_rows(batch, conn.dialect.name))
 
 
+_LAST_ID = "SELECT id FROM events ORDER BY id DESC LIMIT 1"
+
+
+def _in_id_order(cursor: Any, dialect: str, batches: Sequence[list[tuple[Any, ...]]]) -> None:
+    """Make the log's id order its commit order, in place: every row's id must sort after
+    the newest stored id and after the row before it, else it is moved up by one.
+
+    Followers of the log (identity, later the analytics copy) read it by id after a
+    checkpoint, so an id committed below an id already read would never be seen. Ids are
+    made where messages are checked: in-process they are already in order and nothing
+    changes; worker processes (tracking requests, bulk import) make them concurrently, in
+    an order that the commit order need not follow. Called inside the write transaction:
+    on SQLite writers are serialised, so this holds across processes too."""
+    cursor.execute(_LAST_ID)
+    found = cursor.fetchone()
+    last = found[0] if found else None
+    for rows in batches:
+        for i, row in enumerate(rows):
+            rid = row[0]
+            if last is not None and rid <= last:
+                rid = _successor(last, dialect)
+                rows[i] = (rid, *row[1:])
+            last = rid
+
+
+def _successor(value: Any, dialect: str) -> Any:
+    if dialect == "sqlite":  # 32 lower-case hex digits: text order is numeric order
+        return f"{int(value, 16) + 1:032x}"
+    return UUID(int=value.int + 1)
+
+
 def append_rows(conn: Connection, rows: list[tuple[Any, ...]]) -> int:
     """Append rows made by ``encode_rows`` for this connection's dialect, inside the
     caller's transaction; returns how many were new."""
     if not rows:
         return 0
-    if conn.dialect.name == "sqlite":
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        _in_id_order(cursor, conn.dialect.name, [rows])
+        if conn.dialect.name == "sqlite":
             return _insert_sqlite(cursor, rows)
-        finally:
-            cursor.close()
-    result = conn.exec_driver_sql(_SQL[conn.dialect.name], rows)
-    return max(result.rowcount, 0)
+        cursor.executemany(_SQL[conn.dialect.name], rows)
+        return max(int(cursor.rowcount), 0)
+    finally:
+        cursor.close()
 
 
 def append_rows_dbapi(
@@ -217,6 +249,7 @@ def append_rows_dbapi(
     try:
         if dialect == "sqlite":
             cur.execute("BEGIN IMMEDIATE")
+        _in_id_order(cur, dialect, encoded)
         counts = []
         for rows in encoded:
             if not rows:
