@@ -23,6 +23,7 @@ from sqlalchemy.engine import Engine
 
 from trayecto.collect._contracts import NativeEvent
 from trayecto.collect._store import append_rows_dbapi, encode_rows
+from trayecto.db import sqlite_write_lock
 from trayecto.kernel import UnavailableError
 
 __all__ = ["EventWriter"]
@@ -129,9 +130,10 @@ class EventWriter:
         try:
             if self._raw is None:
                 self._raw = self._engine.raw_connection()
-            counts = append_rows_dbapi(
-                self._raw.driver_connection, self._engine.dialect.name, [j.rows for j in jobs]
-            )
+            with sqlite_write_lock(self._engine):
+                counts = append_rows_dbapi(
+                    self._raw.driver_connection, self._engine.dialect.name, [j.rows for j in jobs]
+                )
         except Exception:
             if self._raw is not None:
                 self._raw.invalidate()  # a broken connection is replaced, never reused

@@ -3,7 +3,13 @@
 Domains define their tables on ``metadata``; nothing here knows a domain.
 """
 
-from trayecto.db.engine import create_db_engine, dialect_insert, wipe_free_space, write_transaction
+from trayecto.db.engine import (
+    create_db_engine,
+    dialect_insert,
+    sqlite_write_lock,
+    wipe_free_space,
+    write_transaction,
+)
 from trayecto.db.migrate import HEAD, current_revision, head_revision, upgrade
 from trayecto.db.types import JSONDoc, UTCDateTime, from_epoch_us, metadata, to_epoch_us
 
@@ -17,6 +23,7 @@ __all__ = [
     "from_epoch_us",
     "head_revision",
     "metadata",
+    "sqlite_write_lock",
     "to_epoch_us",
     "upgrade",
     "wipe_free_space",

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import os
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,7 +18,13 @@ from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-__all__ = ["create_db_engine", "dialect_insert", "wipe_free_space", "write_transaction"]
+__all__ = [
+    "create_db_engine",
+    "dialect_insert",
+    "sqlite_write_lock",
+    "wipe_free_space",
+    "write_transaction",
+]
 
 
 def _json_dumps(value: Any) -> str:
@@ -72,11 +83,65 @@ def _configure_sqlite(engine: Engine, synchronous: str) -> None:
             conn.exec_driver_sql("BEGIN")
 
 
+#: How long a writer waits for its turn before giving up (as SQLite's busy timeout).
+WRITE_LOCK_TIMEOUT = 30.0
+
+
+@contextmanager
+def sqlite_write_lock(engine: Engine) -> Iterator[None]:
+    """Take this SQLite file's writer turn: an exclusive ``flock`` on ``FILE-writer.lock``,
+    held around a write transaction by every writer of every trayecto process (no-op on
+    PostgreSQL and in-memory SQLite).
+
+    SQLite lets one writer in at a time and makes the others poll with sleeps that grow to
+    100 ms, so a writer often sleeps long after the lock is free: under an ingest load the
+    tracking writer and the identity worker would lose most of their time that way. Waiters
+    of this lock learn at once that it is free (polled every 50 µs to 1 ms), and the lock
+    goes with the process if it dies."""
+    path = _lock_path(engine)
+    if path is None:
+        yield
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + WRITE_LOCK_TIMEOUT
+        pause = 0.00005
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                if time.monotonic() > deadline:
+                    raise sqlite3.OperationalError(
+                        f"database is locked: no turn to write within {WRITE_LOCK_TIMEOUT:g} s"
+                    ) from None
+                time.sleep(pause)
+                pause = min(pause * 2, 0.001)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+_LOCK_PATHS: dict[str, str | None] = {}
+
+
+def _lock_path(engine: Engine) -> str | None:
+    key = str(engine.url)
+    if key not in _LOCK_PATHS:
+        database = engine.url.database if engine.dialect.name == "sqlite" else None
+        file_db = database and database != ":memory:" and not database.startswith("file:")
+        _LOCK_PATHS[key] = f"{database}-writer.lock" if file_db else None
+    return _LOCK_PATHS[key]
+
+
 @contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
-    """A transaction that will write: on SQLite it takes the write lock up front, so it
-    waits for its turn instead of failing to upgrade a read lock later."""
-    with engine.connect() as conn:
+    """A transaction that will write: on SQLite it waits for its writer turn
+    (``sqlite_write_lock``) and takes the write lock up front, so it never fails to upgrade
+    a read lock later."""
+    with sqlite_write_lock(engine), engine.connect() as conn:
         conn = conn.execution_options(sqlite_immediate=True)
         with conn.begin():
             yield conn
