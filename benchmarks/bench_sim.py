@@ -6,7 +6,8 @@ which is the floor for any generator that streams its events to disk.
 
     python benchmarks/bench_sim.py [--quick] [--customers N] [--days D] [--compress LEVEL]
 
-``--compress LEVEL`` measures the run with gzipped event files (``simulate --compress``).
+``--compress LEVEL`` measures the run with gzipped event files (``simulate --compress``)
+and writes ``results/sim_gzip.json`` (the plain run writes ``results/sim.json``).
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def main() -> None:
         f"{manifest.rows['orders.csv']:,} orders · CPU {cpu:.1f} s"
     )
     path = write_results(
-        "sim",
+        "sim_gzip" if args.compress else "sim",
         {
             "customers": customers,
             "days": args.days,
