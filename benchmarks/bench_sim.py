@@ -4,7 +4,10 @@ Baseline, measured in the same run: writing the same number of pre-built JSONL l
 (``orjson.dumps`` of a realistic message, already encoded) to a file in 256 KiB blocks,
 which is the floor for any generator that streams its events to disk.
 
-    python benchmarks/bench_sim.py [--quick]
+    python benchmarks/bench_sim.py [--quick] [--customers N] [--days D] [--compress LEVEL]
+
+``--compress LEVEL`` measures the run with gzipped event files (``simulate --compress``)
+and writes ``results/sim_gzip.json`` (the plain run writes ``results/sim.json``).
 """
 
 from __future__ import annotations
@@ -53,13 +56,19 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="1,000 customers instead of 10,000")
     parser.add_argument("--customers", type=int)
     parser.add_argument("--days", type=int, default=365)
+    parser.add_argument(
+        "--compress", type=int, default=0, choices=range(10), metavar="LEVEL",
+        help="gzip level of the event files, 1-9 (default 0: plain JSONL)",
+    )  # fmt: skip
     args = parser.parse_args()
     customers = args.customers or (1000 if args.quick else 10_000)
     root = Path(tempfile.mkdtemp(prefix="trayecto-bench-sim-"))
     try:
         started = time.perf_counter()
         cpu0 = time.process_time()
-        manifest = sim.simulate(root / "out", customers=customers, days=args.days, seed=42)
+        manifest = sim.simulate(
+            root / "out", customers=customers, days=args.days, seed=42, compress=args.compress
+        )
         seconds = time.perf_counter() - started
         cpu = time.process_time() - cpu0
         rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -76,8 +85,9 @@ def main() -> None:
         ["baseline: write pre-built JSONL lines", "—", f"{manifest.events:,}",
          f"{base_seconds:.2f}", f"{base_rate:,.0f}", "—"],
     ]  # fmt: skip
+    gz = f", events gzipped (level {args.compress})" if args.compress else ""
     print_table(
-        f"Simulator, {args.days} days (target ≥ {target:,.0f} events/s: 1M events in 60 s)",
+        f"Simulator, {args.days} days{gz} (target ≥ {target:,.0f} events/s: 1M events in 60 s)",
         ["what", "customers", "events", "seconds", "events/s", "customers/s"],
         rows,
     )
@@ -86,10 +96,11 @@ def main() -> None:
         f"{manifest.rows['orders.csv']:,} orders · CPU {cpu:.1f} s"
     )
     path = write_results(
-        "sim",
+        "sim_gzip" if args.compress else "sim",
         {
             "customers": customers,
             "days": args.days,
+            "compress": args.compress,
             "events": manifest.events,
             "seconds": round(seconds, 3),
             "events_per_second": round(rate),

@@ -24,7 +24,7 @@ from trayecto.kernel import ValidationError
 
 
 def _generate(
-    root: Path, customers: int, days: int, seed: int, scenario: Path | None
+    root: Path, customers: int, days: int, seed: int, scenario: Path | None, compress: int
 ) -> sim.Manifest:
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -43,6 +43,7 @@ def _generate(
             seed=seed,
             scenario=scenario,
             on_progress=lambda done, total: bar.update(task, completed=done, total=total),
+            compress=compress,
         )
 
 
@@ -96,13 +97,26 @@ def simulate(
     load: Annotated[
         bool, typer.Option("--load", help="Store the events through trayecto's own importer.")
     ] = False,
+    compress: Annotated[
+        bool,
+        typer.Option(
+            "--compress", help="Write the event files gzipped (events/<source>.jsonl.gz)."
+        ),
+    ] = False,
+    compress_level: Annotated[
+        int,
+        typer.Option(
+            min=1, max=9, help="gzip level with --compress: 1 fastest (default), 9 smallest."
+        ),
+    ] = 1,
 ) -> None:
     """Simulate the demo retailer: shops, web, app and customers who wander between them."""
     if out_dir is None and not load:
         raise ValidationError("say where the data goes: --out DIR, --load, or both", field="out")
     with tempfile.TemporaryDirectory(prefix="trayecto-sim-") as tmp:
         root = out_dir if out_dir is not None else Path(tmp)
-        manifest = _generate(root, customers, days, seed, scenario)
+        level = compress_level if compress else 0
+        manifest = _generate(root, customers, days, seed, scenario, level)
         table = Table("source", "channel", "events", title=f"{manifest.events:,} events")
         for f in manifest.files:
             table.add_row(f.source.name, f.source.channel, f"{f.events:,}")

@@ -16,7 +16,7 @@ from trayecto.sim.journeys import Life
 from trayecto.sim.people import People
 from trayecto.sim.scenario import Scenario, SourceSpec, load_scenario
 from trayecto.sim.world import World
-from trayecto.sim.writer import Output
+from trayecto.sim.writer import MAX_LEVEL, Output
 
 __all__ = ["EventFile", "Manifest", "simulate"]
 
@@ -45,6 +45,7 @@ class Manifest:
     events: int
     files: tuple[EventFile, ...]
     rows: dict[str, int]
+    compress: int = 0  # gzip level of the event files; 0: plain JSONL
 
 
 def simulate(
@@ -55,10 +56,13 @@ def simulate(
     seed: int = 42,
     scenario: Scenario | Path | None = None,
     on_progress: Progress | None = None,
+    compress: int = 0,
 ) -> Manifest:
     """Generate the retailer's history into ``out_dir`` (see docs/simulator.md).
 
-    Deterministic: the same arguments and scenario write the same bytes.
+    Deterministic: the same arguments and scenario write the same bytes. ``compress``
+    (a gzip level, 1 to 9) writes the event files as ``.jsonl.gz``; decompressed they are
+    byte for byte the plain files.
     """
     if not 1 <= customers <= MAX_CUSTOMERS:
         raise ValidationError(
@@ -68,11 +72,15 @@ def simulate(
         raise ValidationError(f"days must be between 1 and {MAX_DAYS}", field="days")
     if seed < 0:
         raise ValidationError("seed must be 0 or more", field="seed")
+    if not 0 <= compress <= MAX_LEVEL:
+        raise ValidationError(
+            f"compress must be a gzip level from 1 to {MAX_LEVEL} (0: none)", field="compress"
+        )
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     end = to_ms(sc.end)
     start = end - days * DAY
     out_dir.mkdir(parents=True, exist_ok=True)
-    out = Output(out_dir, sc)
+    out = Output(out_dir, sc, compress=compress)
     try:
         catalogue = build_catalogue(sc, seed)
         write_catalogue(sc, catalogue, out_dir)
@@ -100,6 +108,7 @@ def simulate(
         events=out.total_events,
         files=files,
         rows=dict(out.rows),
+        compress=compress,
     )
     _write_json(out_dir / "truth" / "friction.json", [
         {"channel": f.channel, "step": f.step, "step_name": f.name, "extra_drop": f.extra_drop,
@@ -112,9 +121,12 @@ def simulate(
 
 
 def manifest_dict(m: Manifest) -> dict[str, Any]:
+    arguments: dict[str, Any] = {"customers": m.customers, "days": m.days, "seed": m.seed}
+    if m.compress:  # only then, so plain runs write the manifest they always wrote
+        arguments["compress"] = m.compress
     return {
         "generator": "trayecto simulate",
-        "arguments": {"customers": m.customers, "days": m.days, "seed": m.seed},
+        "arguments": arguments,
         "window": {"start": m.start, "end": m.end},
         "events": m.events,
         "sources": [
