@@ -493,7 +493,7 @@ def test_users_cli_and_demo_logins(
     first = demo_logins(platform.engine)
     again = demo_logins(platform.engine)  # idempotent: same users, fresh passwords
     assert [(e, r) for e, r, _ in first] == [(e, r) for e, r, _ in again]
-    assert {r for _, r, _ in again} == {"admin", "store_staff"}
+    assert {r for _, r, _ in again} == {"admin", "store_staff", "agent"}
     for email, _, password in again:
         assert access.authenticate_user(platform.engine, email, password).email == email
 

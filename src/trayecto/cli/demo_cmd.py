@@ -14,6 +14,7 @@ from trayecto.kernel import NotFoundError, utcnow
 DEMO_USERS = (
     ("admin@demo.example", "Demo Admin", "admin"),
     ("tienda@demo.example", "Lucía (Tienda Serrano)", "store_staff"),
+    ("agente@demo.example", "Javier (Atención al cliente)", "agent"),
 )
 
 
