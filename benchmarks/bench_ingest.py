@@ -15,7 +15,8 @@ fresh keys, so a change in the store's encoding is followed automatically.
     with random (UUIDv4) keys; the project's ``append_events`` at 5000 and 100 (rows
     already validated); the same rows with the random-key indexes the log had before
     migration 0007; and the issue's setup (a table with only a primary key) for context.
-(b) HTTP: ``trayecto serve`` driven by ``wrk -t2 -c16`` POSTing /v1/batch with 100 unique
+(b) HTTP: ``trayecto serve`` (with its identity worker stitching, then paused) driven by
+    ``wrk -t2 -c16`` POSTing /v1/batch with 100 unique
     messages per request (benchmarks/wrk_batch.lua); events/s = 100 x 2xx/s; the stored
     row count is checked against the responses.
 (c) bulk import: ``collect.import_events`` of a JSONL file (transactions of 5000).
@@ -31,6 +32,7 @@ import argparse
 import base64
 import os
 import shutil
+import signal
 import sqlite3
 import statistics
 import subprocess
@@ -244,7 +246,19 @@ def write_template(path: Path, seed: int = 11) -> int:
     return len(body)
 
 
-def http_bench(seconds: int, serve_args: tuple[str, ...] = ()) -> dict[str, Any]:
+def _stitching_workers(server_pid: int) -> list[int]:
+    """The ``trayecto worker`` process(es) a ``trayecto serve`` started."""
+    out = subprocess.run(
+        ["pgrep", "-f", f"worker --parent {server_pid}"], capture_output=True, text=True
+    ).stdout
+    return [int(p) for p in out.split()]
+
+
+def http_bench(
+    seconds: int, serve_args: tuple[str, ...] = (), *, pause_stitching: bool = False
+) -> dict[str, Any]:
+    """wrk against ``trayecto serve``; with ``pause_stitching`` its identity worker is
+    stopped (SIGSTOP) for the run, to measure the ingestion path alone."""
     wrk = shutil.which("wrk")
     if wrk is None:
         raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
@@ -267,9 +281,14 @@ def http_bench(seconds: int, serve_args: tuple[str, ...] = ()) -> dict[str, Any]
                 wrk, f"-t{WRK_THREADS}", f"-c{WRK_CONNECTIONS}", f"-d{seconds}s", "--timeout", "10s",
                 "-s", str(c.BENCH_DIR / "wrk_batch.lua"), f"{server.url}/v1/batch",
             ]  # fmt: skip
+            paused = _stitching_workers(server.proc.pid) if pause_stitching else []
+            for pid in paused:
+                os.kill(pid, signal.SIGSTOP)
             load_before = c.machine_load()
             cpu0, wall0 = _cpu_seconds(server.proc.pid), time.perf_counter()
             run = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+            for pid in paused:
+                os.kill(pid, signal.SIGCONT)
             cpu1, wall1 = _cpu_seconds(server.proc.pid), time.perf_counter()
             load_after = c.machine_load()
             backlog = _identity_backlog(home / "trayecto.sqlite3")
@@ -494,6 +513,8 @@ def main(argv: list[str] | None = None) -> int:
     before = raw_baseline(rows[:n_half], 100, budget=budget)
     step(f"HTTP: wrk for {seconds} s")
     http = http_bench(seconds)
+    step(f"HTTP again for {seconds} s, the identity worker paused (the ingestion path alone)")
+    http_alone = http_bench(seconds, pause_stitching=True)
     step(f"raw sqlite3, UUIDv7 keys, transactions of 100 ({n_half:,} rows, after HTTP)")
     base["raw_v7_100"] = _bracket(before, raw_baseline(rows[:n_half], 100, budget=budget))
     step(f"raw sqlite3, UUIDv7 keys, transactions of {IMPORT_TXN} (before import)")
@@ -520,6 +541,9 @@ def main(argv: list[str] | None = None) -> int:
 
     # ---- tables
     http_ratio = base["raw_v7_100"]["rate"] / http["rate"] if http["rate"] else float("inf")
+    alone_ratio = (
+        base["raw_v7_100"]["rate"] / http_alone["rate"] if http_alone["rate"] else float("inf")
+    )
     imp_ratio = base["raw_v7_5000"]["rate"] / imp["rate"] if imp["rate"] else float("inf")
     c.console.print()
     c.print_table(
@@ -534,6 +558,14 @@ def main(argv: list[str] | None = None) -> int:
                 f"{http_ratio:.2f}x",
                 f"≥ {HTTP_TARGET:,}; ≤ {MAX_RATIO:g}x",
                 _verdict(http["rate"], HTTP_TARGET, http_ratio),
+            ],
+            [
+                "… the same, identity worker paused (ingestion alone)",
+                c.fmt_rate(http_alone["rate"]),
+                f"{c.fmt_rate(base['raw_v7_100']['rate'])} (txn 100)",
+                f"{alone_ratio:.2f}x",
+                f"≥ {HTTP_TARGET:,}; ≤ {MAX_RATIO:g}x",
+                _verdict(http_alone["rate"], HTTP_TARGET, alone_ratio),
             ],
             [
                 f"bulk import JSONL ({n_rows:,} rows, txn {IMPORT_TXN})",
@@ -608,7 +640,10 @@ def main(argv: list[str] | None = None) -> int:
     rows.append(["HTTP measured: wall time per 2xx request (1 / throughput)", f"{http_ms:.3f}"])
     c.print_table("Cost of one batch of 100 (ms, median)", ["stage", "ms"], rows)
 
-    ok = http["requests_non2xx"] == 0 and http["socket_errors"] == 0 and http["stored_consistent"]
+    ok = all(
+        h["requests_non2xx"] == 0 and h["socket_errors"] == 0 and h["stored_consistent"]
+        for h in (http, http_alone)
+    )
     ok = ok and imp["stored_rows_in_db"] == imp["rows"] and imp["rejected"] == 0
     results = {
         "params": {
@@ -629,6 +664,11 @@ def main(argv: list[str] | None = None) -> int:
                 "target": HTTP_TARGET,
                 "verdict": _verdict(http["rate"], HTTP_TARGET, http_ratio),
             },
+            "http_identity_worker_paused": {
+                "events_per_s": http_alone["rate"],
+                "ratio": alone_ratio,
+                "verdict": _verdict(http_alone["rate"], HTTP_TARGET, alone_ratio),
+            },
             "import": {
                 "events_per_s": imp["rate"],
                 "baseline_raw_txn5000": base["raw_v7_5000"]["rate"],
@@ -639,6 +679,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "baselines": base,
         "http": http,
+        "http_identity_worker_paused": http_alone,
         "import": imp,
         "cost_per_batch_ms": costs,
         "checks_ok": ok,
