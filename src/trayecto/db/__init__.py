@@ -3,6 +3,7 @@
 Domains define their tables on ``metadata``; nothing here knows a domain.
 """
 
+from trayecto.db.bulk import bulk_insert, bulk_update
 from trayecto.db.engine import create_db_engine, dialect_insert, wipe_free_space, write_transaction
 from trayecto.db.migrate import HEAD, current_revision, head_revision, upgrade
 from trayecto.db.types import JSONDoc, UTCDateTime, from_epoch_us, metadata, to_epoch_us
@@ -11,6 +12,8 @@ __all__ = [
     "HEAD",
     "JSONDoc",
     "UTCDateTime",
+    "bulk_insert",
+    "bulk_update",
     "create_db_engine",
     "current_revision",
     "dialect_insert",

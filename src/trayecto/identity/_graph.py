@@ -35,6 +35,7 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from trayecto.db import bulk_insert
 from trayecto.identity._corroborate import KnownAttributes
 from trayecto.identity._rules import RULES, Identifier, IdType
 from trayecto.identity._tables import customers, identities, links, profiles, refusals
@@ -75,7 +76,7 @@ class Graph:
             (refusals, self._new_refusals),
         ):
             if rows:
-                self.conn.execute(table.insert(), rows)
+                bulk_insert(self.conn, table, rows)
                 rows.clear()
         if self._merges:
             # In order: a customer merged twice in one batch ends up where the last went.
