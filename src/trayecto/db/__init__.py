@@ -3,6 +3,7 @@
 Domains define their tables on ``metadata``; nothing here knows a domain.
 """
 
+from trayecto.db.bulk import bulk_insert, bulk_update
 from trayecto.db.engine import (
     create_db_engine,
     dialect_insert,
@@ -17,6 +18,8 @@ __all__ = [
     "HEAD",
     "JSONDoc",
     "UTCDateTime",
+    "bulk_insert",
+    "bulk_update",
     "create_db_engine",
     "current_revision",
     "dialect_insert",

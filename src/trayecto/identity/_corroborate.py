@@ -15,6 +15,8 @@ shared word, a prefix.
 
 from __future__ import annotations
 
+import inspect
+import weakref
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -176,7 +178,14 @@ class KnownAttributes:
 
     def __init__(self, conn: Connection, before_read: Callable[[], None]) -> None:
         self.conn = conn
-        self._before_read = before_read
+        # The graph owns this object and passes its own ``flush``: held strongly, that
+        # bound method would make every graph a reference cycle, freed only by the cyclic
+        # garbage collector (which bulk imports pause).
+        self._before_read: Callable[[], Callable[[], None] | None] = (
+            weakref.WeakMethod(before_read)
+            if inspect.ismethod(before_read)
+            else lambda: before_read
+        )
         self._stored: dict[UUID, dict[str, set[str]]] = {}
         self._batch: dict[UUID, dict[str, set[str]]] = {}
 
@@ -193,7 +202,8 @@ class KnownAttributes:
     def of(self, customer_id: UUID) -> dict[str, set[str]]:
         stored = self._stored.get(customer_id)
         if stored is None:
-            self._before_read()  # pending merges and profiles must be visible
+            if (before_read := self._before_read()) is not None:
+                before_read()  # pending merges and profiles must be visible
             stored = defaultdict(set)
             rows = self.conn.execute(
                 sa.select(observations.c.attribute, observations.c.folded, observations.c.value)

@@ -35,6 +35,8 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from trayecto.db import bulk_insert
+from trayecto.identity._clusters import components
 from trayecto.identity._corroborate import KnownAttributes
 from trayecto.identity._rules import RULES, Identifier, IdType
 from trayecto.identity._tables import customers, identities, links, profiles, refusals
@@ -75,7 +77,7 @@ class Graph:
             (refusals, self._new_refusals),
         ):
             if rows:
-                self.conn.execute(table.insert(), rows)
+                bulk_insert(self.conn, table, rows)
                 rows.clear()
         if self._merges:
             # In order: a customer merged twice in one batch ends up where the last went.
@@ -388,30 +390,13 @@ class Graph:
                 sa.select(profiles.c.id).where(profiles.c.customer_id == customer_id)
             ).scalars()
         )
-        member_set = set(members)
         edges = self.conn.execute(
             sa.select(links.c.a_profile_id, links.c.b_profile_id).where(
                 links.c.removed_at.is_(None), links.c.a_profile_id.in_(members)
             )
         ).all()
-        adj: dict[UUID, set[UUID]] = defaultdict(set)
-        for a, b in edges:
-            if a in member_set and b in member_set:
-                adj[a].add(b)
-                adj[b].add(a)
-        seen: set[UUID] = set()
         result: list[UUID] = []
-        for start in sorted(members):
-            if start in seen:
-                continue
-            comp, stack = [], [start]
-            seen.add(start)
-            while stack:
-                p = stack.pop()
-                comp.append(p)
-                for q in adj[p] - seen:
-                    seen.add(q)
-                    stack.append(q)
+        for comp in components(members, edges):
             cid = min(comp)
             result.append(cid)
             self.conn.execute(

@@ -10,6 +10,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 import phonenumbers
@@ -123,7 +124,13 @@ def normalize_email(raw: str) -> str | None:
 
 def normalize_phone(raw: str, region: str) -> str | None:
     """E.164, or None if the text is not a possible phone number."""
-    text = raw.strip()
+    return _phone(raw.strip(), region)
+
+
+# Parsing a number costs about 50 µs; a file or a stream repeats numbers (the same row is
+# normalised for its identifiers and for its attributes, a household shares a landline).
+@lru_cache(maxsize=1 << 16)
+def _phone(text: str, region: str) -> str | None:
     if not text or sum(c.isdigit() for c in text) < 6:
         return None
     try:
@@ -153,12 +160,19 @@ def normalize(kind: IdType, raw: Any, region: str = "ES") -> str | None:
     return text[:200]
 
 
+@lru_cache(maxsize=1 << 17)  # names, cities and postcodes repeat a lot
 def fold(text: str) -> str:
     """Lower case, accents and punctuation removed, spaces collapsed: for grouping values
     that differ only in how they were typed ("GARCÍA" and "garcia")."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return " ".join(re.sub(r"[^\w\s]", " ", plain).split())
+    if text.isascii():  # no accents to drop: the same result, five times faster
+        plain = text.lower()
+    else:
+        decomposed = unicodedata.normalize("NFKD", text.casefold())
+        plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(_PUNCTUATION.sub(" ", plain).split())
+
+
+_PUNCTUATION = re.compile(r"[^\w\s]")
 
 
 _TRAIT_KEYS: dict[IdType, tuple[str, ...]] = {

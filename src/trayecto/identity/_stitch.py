@@ -31,8 +31,10 @@ __all__ = [
     "StitchResult",
     "Touch",
     "better_spelling",
+    "merge_observations",
     "place",
     "stitch_touches",
+    "upsert_observations",
     "write_observations",
 ]
 
@@ -300,6 +302,12 @@ def better_spelling(a: str, b: str) -> str:
 
 def write_observations(conn: Connection, seen: Sequence[Observation]) -> None:
     """Upsert observations: one row per (profile, attribute, folded value, source)."""
+    upsert_observations(conn, merge_observations(seen))
+
+
+def merge_observations(seen: Sequence[Observation]) -> list[dict[str, Any]]:
+    """Observations as rows of ``id_observations``: one per (profile, attribute, folded
+    value, source), counted, with the better spelling and the first and last time seen."""
     merged: dict[tuple[Any, ...], dict[str, Any]] = {}
     for o in seen:
         key = (o.profile_id, o.attribute, fold(o.value)[:320] or o.value[:320], o.source_id)
@@ -322,7 +330,12 @@ def write_observations(conn: Connection, seen: Sequence[Observation]) -> None:
             row["value"] = better_spelling(row["value"], o.value[:320])
             row["last_seen_at"] = max(row["last_seen_at"], o.at)
             row["first_seen_at"] = min(row["first_seen_at"], o.at)
-    if not merged:
+    return list(merged.values())
+
+
+def upsert_observations(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Add rows made by ``merge_observations`` to those stored (counts add up)."""
+    if not rows:
         return
     ins = dialect_insert(conn, observations)
     ex = ins.excluded
@@ -352,4 +365,4 @@ def write_observations(conn: Connection, seen: Sequence[Observation]) -> None:
             ),
         },
     )
-    conn.execute(stmt, list(merged.values()))
+    conn.execute(stmt, rows)
