@@ -188,16 +188,19 @@ def check_message(
     forced_type: str | None = None,
     batch_sent_at: datetime | None = None,
     batch_context: dict[str, Any] | None = None,
+    raw: bytes | None = None,
 ) -> NativeEvent:
     """Validate one Segment message and build the event to store.
 
     Event time follows Segment: ``timestamp`` corrected for the client's clock skew,
     ``received_at - (sent_at - timestamp)``, when the client says when it sent the message.
+    ``raw``: the message's own JSON text when the caller has it (a file's line), checked
+    for size and NUL instead of encoding the message again.
     Raises ``InvalidMessage`` naming the field.
     """
     if not isinstance(msg, dict):
         raise InvalidMessage("invalid_type", "a message must be a JSON object", "")
-    encoded = orjson.dumps(msg)
+    encoded = raw.strip() if raw is not None else orjson.dumps(msg)
     if len(encoded) > max_bytes:
         raise InvalidMessage(
             "message_too_large",

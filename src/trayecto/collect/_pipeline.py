@@ -126,7 +126,9 @@ def _prepare(
     rejects: list[dict[str, Any]] = []
     for line_no, item in chunk:
         try:
+            raw = None
             if isinstance(item, bytes):
+                raw = item
                 try:
                     item = orjson.loads(item)
                 except orjson.JSONDecodeError as exc:
@@ -134,7 +136,9 @@ def _prepare(
             if isinstance(item, Bad):
                 raise InvalidMessage(item.code, item.message, item.field or "")
             events.append(
-                check_message(item, origin=origin, received_at=received_at, max_bytes=max_bytes)
+                check_message(
+                    item, origin=origin, received_at=received_at, max_bytes=max_bytes, raw=raw
+                )
             )
         except InvalidMessage as exc:
             rejects.append(
