@@ -160,3 +160,20 @@ def test_parquet(platform: Platform, origin: collect.Origin, tmp_path: Path) -> 
     [e] = collect.query_events(platform.engine, collect.EventFilter(user_id="C3")).data
     assert e.properties == {"sku": "AOVE-3", "price": "12.50"}
     assert e.occurred_at.isoformat() == "2026-03-01T10:03:00+00:00"
+
+
+@pytest.mark.parametrize("workers", [0, 2], ids=["one-process", "two-workers"])
+def test_an_oversize_or_nul_line_is_rejected_by_its_own_text(
+    platform: Platform, origin: collect.Origin, tmp_path: Path, workers: int
+) -> None:
+    path = tmp_path / "events.jsonl"
+    rows = msgs(3)
+    rows[1]["properties"] = {"blob": "x" * 40_000}  # over the 32 KB a message may take
+    rows[2]["properties"] = {"text": "a\u0000b"}
+    write_jsonl(path, rows)
+    report = collect.import_events(platform.engine, path, origin=origin, workers=workers)
+    assert (report.stored, report.rejected) == (1, 2)
+    assert [(r["line"], r["code"]) for r in rejects_of(report)] == [
+        (2, "message_too_large"),
+        (3, "invalid_character"),
+    ]
