@@ -26,7 +26,7 @@ from trayecto.commerce._model import (
     order_status,
 )
 from trayecto.commerce._tables import allocations, fulfilment_groups, order_events, orders
-from trayecto.commerce._views import load_view
+from trayecto.commerce._views import customer_conditions, load_view
 from trayecto.db import write_transaction
 from trayecto.kernel import NotFoundError, ValidationError, new_id, utcnow
 
@@ -190,15 +190,7 @@ def link_customer(
     """The identity hook: set ``customer_id`` on every order carrying any of the given
     normalised identifiers (e-mail lower-cased, phone E.164). Returns the orders changed.
     Re-linking after a merge or unmerge is the same call with the new id."""
-    conds = []
-    for col, values in (
-        (orders.c.customer_email, emails),
-        (orders.c.customer_phone, phones),
-        (orders.c.customer_number, customer_numbers),
-        (orders.c.loyalty_card, loyalty_cards),
-    ):
-        if values:
-            conds.append(col.in_(list(values)))
+    conds = customer_conditions(None, emails, phones, customer_numbers, loyalty_cards)
     if not conds:
         return 0
     with write_transaction(engine) as conn:

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 from trayecto.commerce._catalogue import product_from_row
 from trayecto.commerce._model import Product
 from trayecto.commerce._tables import fulfilment_groups, orders, products
+from trayecto.commerce._views import customer_conditions
 
 __all__ = ["OrderSummary", "ShipmentBrief", "customer_orders", "find_products", "list_orders"]
 
@@ -155,17 +156,7 @@ def customer_orders(
     """A customer's orders, newest first, found as ``order_history`` finds them (linked to
     ``customer_id`` or carrying one of the normalised identifiers), and whether there are
     more than ``limit``."""
-    conds = []
-    if customer_id is not None:
-        conds.append(orders.c.customer_id == customer_id)
-    for col, values in (
-        (orders.c.customer_email, emails),
-        (orders.c.customer_phone, phones),
-        (orders.c.customer_number, customer_numbers),
-        (orders.c.loyalty_card, loyalty_cards),
-    ):
-        if values:
-            conds.append(col.in_(list(values)))
+    conds = customer_conditions(customer_id, emails, phones, customer_numbers, loyalty_cards)
     if not conds:
         return [], False
     query = sa.select(orders).where(sa.or_(*conds)).order_by(orders.c.id.desc()).limit(limit + 1)

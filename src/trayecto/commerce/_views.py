@@ -219,6 +219,29 @@ class TimelineEntry:
     detail: dict[str, Any] | None
 
 
+def customer_conditions(
+    customer_id: UUID | None,
+    emails: Sequence[str],
+    phones: Sequence[str],
+    customer_numbers: Sequence[str],
+    loyalty_cards: Sequence[str],
+) -> list[sa.ColumnElement[bool]]:
+    """What finds a customer's orders (any of them): linked to ``customer_id``, or carrying
+    one of the customer's normalised identifiers (e-mail lower-cased, phone E.164)."""
+    conds: list[sa.ColumnElement[bool]] = []
+    if customer_id is not None:
+        conds.append(orders.c.customer_id == customer_id)
+    for col, values in (
+        (orders.c.customer_email, emails),
+        (orders.c.customer_phone, phones),
+        (orders.c.customer_number, customer_numbers),
+        (orders.c.loyalty_card, loyalty_cards),
+    ):
+        if values:
+            conds.append(col.in_(list(values)))
+    return conds
+
+
 def order_history(
     engine: Engine,
     *,
@@ -230,17 +253,7 @@ def order_history(
 ) -> Iterator[TimelineEntry]:
     """Every order event of a customer, oldest first: the orders linked to
     ``customer_id`` plus those carrying any of the given (normalised) identifiers."""
-    conds = []
-    if customer_id is not None:
-        conds.append(orders.c.customer_id == customer_id)
-    for col, values in (
-        (orders.c.customer_email, emails),
-        (orders.c.customer_phone, phones),
-        (orders.c.customer_number, customer_numbers),
-        (orders.c.loyalty_card, loyalty_cards),
-    ):
-        if values:
-            conds.append(col.in_(list(values)))
+    conds = customer_conditions(customer_id, emails, phones, customer_numbers, loyalty_cards)
     if not conds:
         return
     query = (
