@@ -134,7 +134,10 @@ def _run(src: Path, csv_path: Path, work: Path, label: str) -> dict[str, Any]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--people", default="20000,100000", help="simulated people per size")
+    ap.add_argument(
+        "--people", default=None, help="simulated people per size (20000,100000; 5000 quick)"
+    )
+    ap.add_argument("--quick", action="store_true", help="one small size (make bench --quick)")
     ap.add_argument("--baseline-src", type=Path, help="src folder of the version to compare")
     ap.add_argument("--work", type=Path, default=Path("/tmp/trayecto-bench-records"))
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
@@ -148,7 +151,8 @@ def main() -> int:
     args.work.mkdir(parents=True, exist_ok=True)
     load_before = c.machine_load()
     rows, runs = [], []
-    for people in (int(x) for x in args.people.split(",")):
+    sizes = args.people or ("5000" if args.quick else "20000,100000")
+    for people in (int(x) for x in sizes.split(",")):
         data = args.work / f"sim{people}"
         if not (data / "customers.csv").is_file():
             sim.simulate(data, customers=people, days=30, seed=2026)
