@@ -78,6 +78,14 @@ class Platform:
                 on_progress(read)
         return read
 
+    def ingesting(self, within: float = 1.0) -> bool:
+        """Whether events are arriving: the newest one was received in the last ``within``
+        seconds (UUIDv7 ids carry their time)."""
+        newest = collect.query_events(self.engine, collect.EventFilter(), limit=1).data
+        if not newest:
+            return False
+        return (utcnow() - newest[0].received_at).total_seconds() < within
+
     # --- privacy: flows that cross domains ------------------------------------------------
 
     def export_customer(self, customer_id: UUID) -> dict[str, Any]:

@@ -222,3 +222,23 @@ def test_the_log_id_order_is_its_commit_order(platform: Platform, origin: collec
     # Ids already in order are kept as they were made.
     back = collect.events_by_id(platform.engine, [e.id for e in late])
     assert sorted(e.message_id for e in back.values()) == ["late0", "late1", "late2"]
+
+
+def test_the_platform_knows_when_events_are_arriving(
+    platform: Platform, origin: collect.Origin
+) -> None:
+    """What the stitching worker asks before giving way to ingestion (SQLite, one writer)."""
+    assert not platform.ingesting()  # an empty log
+    with write_transaction(platform.engine) as conn:
+        collect.append_events(conn, make_events(origin, 2))  # received long ago
+    assert not platform.ingesting()
+    fresh = collect.check_message(
+        {"type": "track", "event": "Viewed", "userId": "u9", "messageId": "now"},
+        origin=origin,
+        received_at=datetime.now(UTC),
+        max_bytes=32768,
+    )
+    with write_transaction(platform.engine) as conn:
+        collect.append_events(conn, [fresh])
+    assert platform.ingesting()
+    assert not platform.ingesting(within=0.0)

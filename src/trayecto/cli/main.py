@@ -149,6 +149,16 @@ def worker_cmd(
             "writes comes first and stitching catches up after the burst.",
         ),
     ] = 5,
+    give_way: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="On SQLite (one writer at a time), while events are arriving, pause this "
+            "many times as long as each stitching transaction took, so that acknowledging "
+            "tracking requests gets the writer turn first; stitching catches up when the "
+            "burst ends. 0: never pause.",
+        ),
+    ] = 3.0,
 ) -> None:
     """Run background work: follow the event log and stitch identities, until stopped."""
     import os
@@ -167,11 +177,15 @@ def worker_cmd(
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     with platform() as p:
+        pause_for = give_way if p.settings.is_sqlite else 0.0
         while not stopping:
             if parent is not None and os.getppid() != parent:
                 return  # the server is gone (even killed): so is its worker
+            started = time.monotonic()
             if p.sync_identity(batch=1000, max_batches=1) == 0:
                 time.sleep(interval)
+            elif pause_for and p.ingesting():
+                time.sleep(min((time.monotonic() - started) * pause_for, 5.0))
 
 
 @db_app.command("upgrade")
