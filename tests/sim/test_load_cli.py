@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from tests.helpers import run_cli
-from trayecto import access, collect
+from trayecto import access, collect, commerce
 from trayecto.bootstrap import Platform
 
 pytestmark = pytest.mark.e2e
@@ -35,6 +35,15 @@ def test_load_stores_exactly_the_events_written(
         stored = collect.message_ids(platform.engine, src.id)
         lines = (out / s["file"]).read_bytes().splitlines()
         assert stored == {orjson.loads(line)["messageId"] for line in lines}
+
+    # The catalogue went through the commerce importers: every location, product and
+    # stock row of the files, and stock on hand as the file says.
+    for kind in ("locations", "products", "stock"):
+        n = len((out / f"{kind}.csv").read_bytes().splitlines()) - 1
+        assert f"{n:,} {kind}" in proc.stdout
+    sku, location, on_hand = (out / "stock.csv").read_text().splitlines()[1].split(",")
+    levels = {lv.location_id: lv.on_hand for lv in commerce.stock_levels(platform.engine, [sku])}
+    assert levels[location] == int(on_hand)
 
     again = run_cli(env, *args, "--load")
     assert "0 stored" in again.stdout

@@ -134,6 +134,12 @@ def simulate(
                 f"{report.rejected:,} rejected, {report.sources_created} sources created "
                 f"in {report.seconds:.1f} s"
             )
+            if report.catalogue:
+                out.print(
+                    "catalogue: "
+                    + ", ".join(f"{n:,} {kind}" for kind, n in report.catalogue)
+                    + " (trayecto import locations|products|stock)"
+                )
             if report.rejected:
                 out.print("rejected rows: " + ", ".join(report.rejects))
                 raise typer.Exit(1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -160,6 +161,39 @@ def _stock(
     return tuple(rows)
 
 
+# ``locations.csv`` speaks the commerce importer's contract (``trayecto import locations``):
+# the scenario's own words for types, capabilities and days are mapped to it.
+_LOCATION_TYPES = {"warehouse": "central_warehouse", "supplier": "supplier_dropship"}
+_CAPABILITIES = {
+    "ship_from": "ship",
+    "drop_ship": "ship",
+    "pickup": "click_and_collect",
+    "returns": "returns",
+}  # "sell", "express", "replenish": how the simulator behaves, not fulfilment capabilities
+_DAY_NAMES = {"mo": "mon", "tu": "tue", "we": "wed", "th": "thu", "fr": "fri", "sa": "sat"}
+_DAY_NAMES["su"] = "sun"
+
+
+def _capabilities(capabilities: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys(_CAPABILITIES[c] for c in capabilities if c in _CAPABILITIES))
+
+
+def _hours(opening_hours: str) -> str:
+    """``"Mo-Sa 10:00-14:00,17:00-21:00; Su 12:00-20:00"`` (OpenStreetMap's days) →
+    ``"mon-sat 10:00-21:00; sun 12:00-20:00"``. The commerce model holds one span a day, so
+    a shop that closes at midday is written open from its first opening to its last
+    closing (the simulator itself keeps the split hours)."""
+    parts = []
+    for part in opening_hours.split(";"):
+        days, _, spans = part.strip().partition(" ")
+        if not days:
+            continue
+        named = "-".join(_DAY_NAMES.get(d.lower(), d.lower()) for d in days.split("-"))
+        times = [t for span in spans.split(",") for t in span.strip().split("-") if t]
+        parts.append(f"{named} {times[0]}-{times[-1]}" if times else named)
+    return "; ".join(parts)
+
+
 def write_catalogue(scenario: Scenario, catalogue: Catalogue, root: Path) -> None:
     """``products.csv``, ``locations.csv`` and ``stock.csv`` under ``root``."""
     channels = [ch for ch, _ in scenario.channel_prices]
@@ -198,11 +232,11 @@ def write_catalogue(scenario: Scenario, catalogue: Catalogue, root: Path) -> Non
                 [
                     loc.id,
                     loc.name,
-                    loc.type,
+                    _LOCATION_TYPES.get(loc.type, loc.type),
                     f"{loc.latitude:.4f}",
                     f"{loc.longitude:.4f}",
-                    "|".join(loc.capabilities),
-                    loc.opening_hours,
+                    "|".join(_capabilities(loc.capabilities)),
+                    _hours(loc.opening_hours),
                     loc.address,
                     loc.city,
                     loc.region,

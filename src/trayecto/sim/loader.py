@@ -3,6 +3,10 @@
 Sources are created (or reused, by name) with ``access.create_source``; each source's
 JSONL file goes through ``collect.import_events``, the same validator and store as the
 HTTP API. Re-loading stores nothing twice: every message has a deterministic messageId.
+The catalogue (``locations.csv``, ``products.csv``, ``stock.csv``) goes through the
+commerce importers of ``trayecto import locations|products|stock``. Not yet loaded:
+``customers.csv`` (``trayecto import customers`` takes it) and the orders, which are in
+the event files as Segment e-commerce events.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from trayecto import access, collect
+from trayecto import access, collect, commerce
 from trayecto.kernel import ConflictError, ValidationError
 from trayecto.sim.engine import Manifest
 
@@ -32,6 +36,8 @@ class LoadReport:
     rejected: int
     seconds: float
     rejects: tuple[str, ...]
+    #: Catalogue rows stored per file kind (locations, products, stock).
+    catalogue: tuple[tuple[str, int], ...] = ()
 
 
 def load(
@@ -92,4 +98,20 @@ def load(
             rejects.append(report.rejects_path)
         else:
             Path(report.rejects_path).unlink(missing_ok=True)
-    return LoadReport(created, rows, stored, duplicates, rejected, seconds, tuple(rejects))
+    catalogue = []
+    for kind in commerce.KINDS:  # locations first: stock names them
+        path = manifest.root / f"{kind}.csv"
+        if not path.is_file():
+            continue
+        where = (rejects_dir or path.parent) / f"{path.name}.rejects.jsonl"
+        done = commerce.import_catalogue(engine, kind, path, rejects_path=where)
+        catalogue.append((kind, done.stored))
+        rejected += done.rejected
+        seconds += done.seconds
+        if done.rejected:
+            rejects.append(done.rejects_path)
+        else:
+            Path(done.rejects_path).unlink(missing_ok=True)
+    return LoadReport(
+        created, rows, stored, duplicates, rejected, seconds, tuple(rejects), tuple(catalogue)
+    )
