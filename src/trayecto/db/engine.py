@@ -124,16 +124,13 @@ def sqlite_write_lock(engine: Engine) -> Iterator[None]:
         os.close(fd)  # releases the lock
 
 
-_LOCK_PATHS: dict[str, str | None] = {}
-
-
 def _lock_path(engine: Engine) -> str | None:
-    key = str(engine.url)
-    if key not in _LOCK_PATHS:
-        database = engine.url.database if engine.dialect.name == "sqlite" else None
-        file_db = database and database != ":memory:" and not database.startswith("file:")
-        _LOCK_PATHS[key] = f"{database}-writer.lock" if file_db else None
-    return _LOCK_PATHS[key]
+    if engine.dialect.name != "sqlite":
+        return None
+    database = engine.url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return f"{database}-writer.lock"
 
 
 @contextmanager

@@ -14,26 +14,13 @@ from collections.abc import Iterator
 from typing import Any
 
 from trayecto.identity._records_store import PreparedRow, prepare_row
+from trayecto.identity._rules import ATTRIBUTES
 
 __all__ = ["RECORD_FIELDS", "prepare_lines", "read_rows"]
 
-RECORD_FIELDS = (
-    "record_id",
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "birth_date",
-    "gender",
-    "address_line1",
-    "address_line2",
-    "postcode",
-    "city",
-    "region",
-    "country",
-    "customer_number",
-    "loyalty_card",
-)
+#: trayecto's own customer-record fields: the golden record's attributes, the source's
+#: record id and the two account identifiers.
+RECORD_FIELDS = ("record_id", *ATTRIBUTES, "customer_number", "loyalty_card")
 
 _BATCH = 2000  # lines
 Batch = tuple[list[PreparedRow], list[dict[str, Any]], int]  # rows, rejects, lines read
