@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -222,6 +224,37 @@ def test_the_log_id_order_is_its_commit_order(platform: Platform, origin: collec
     # Ids already in order are kept as they were made.
     back = collect.events_by_id(platform.engine, [e.id for e in late])
     assert sorted(e.message_id for e in back.values()) == ["late0", "late1", "late2"]
+
+
+def test_concurrent_appends_commit_in_id_order(
+    platform: Platform, origin: collect.Origin
+) -> None:
+    """Two writers at once (two server processes, or tracking beside an import): the one
+    whose ids were made first commits second. It waits for the other's commit, and its
+    rows still sort after every row a follower has read, on PostgreSQL as on SQLite."""
+    early = make_events(origin, 3, prefix="early")
+    late = make_events(origin, 3, prefix="late")
+    started, done = threading.Event(), []
+
+    def second_writer() -> None:
+        started.set()
+        with write_transaction(platform.engine) as conn:
+            done.append(collect.append_events(conn, early))
+
+    worker = threading.Thread(target=second_writer)
+    with write_transaction(platform.engine) as conn:
+        collect.append_events(conn, late)
+        worker.start()
+        assert started.wait(10)
+        time.sleep(0.3)
+        assert not done  # it waits for this transaction to commit
+    worker.join(30)
+    assert done == [3]
+    first = collect.read_log(platform.engine, None)
+    assert [e.message_id for e in first[:3]] == ["late0", "late1", "late2"]
+    checkpoint = first[2].id  # a follower that read the first commit
+    after = collect.read_log(platform.engine, checkpoint)
+    assert [e.message_id for e in after] == ["early0", "early1", "early2"]
 
 
 def test_the_platform_knows_when_events_are_arriving(

@@ -191,6 +191,8 @@ def append_events(conn: Connection, batch: Sequence[NativeEvent]) -> int:
 
 
 _LAST_ID = "SELECT id FROM events ORDER BY id DESC LIMIT 1"
+#: PostgreSQL advisory lock held by every append until its commit (any value, used only here).
+APPEND_LOCK = 0x7472_6179  # "tray"
 
 
 def _in_id_order(cursor: Any, dialect: str, batches: Sequence[list[tuple[Any, ...]]]) -> None:
@@ -202,7 +204,12 @@ def _in_id_order(cursor: Any, dialect: str, batches: Sequence[list[tuple[Any, ..
     made where messages are checked: in-process they are already in order and nothing
     changes; worker processes (tracking requests, bulk import) make them concurrently, in
     an order that the commit order need not follow. Called inside the write transaction:
-    on SQLite writers are serialised, so this holds across processes too."""
+    on SQLite writers are serialised, so this holds across processes too; on PostgreSQL
+    appends are serialised here, by a transaction-scoped advisory lock released after the
+    commit, so no transaction can commit ids below those of one that committed before it.
+    (Appends are batches: one lock turn per batch of requests or chunk of an import.)"""
+    if dialect == "postgresql":
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", (APPEND_LOCK,))
     cursor.execute(_LAST_ID)
     found = cursor.fetchone()
     last = found[0] if found else None
