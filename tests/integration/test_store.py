@@ -226,9 +226,7 @@ def test_the_log_id_order_is_its_commit_order(platform: Platform, origin: collec
     assert sorted(e.message_id for e in back.values()) == ["late0", "late1", "late2"]
 
 
-def test_concurrent_appends_commit_in_id_order(
-    platform: Platform, origin: collect.Origin
-) -> None:
+def test_concurrent_appends_commit_in_id_order(platform: Platform, origin: collect.Origin) -> None:
     """Two writers at once (two server processes, or tracking beside an import): the one
     whose ids were made first commits second. It waits for the other's commit, and its
     rows still sort after every row a follower has read, on PostgreSQL as on SQLite."""
