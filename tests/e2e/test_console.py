@@ -565,3 +565,31 @@ def test_agent_answers_where_is_my_order_from_the_360(
     expect(page.locator("main")).to_contain_text("no da acceso a los pedidos")
     expect(page.locator("main")).not_to_contain_text("W-7")
     ctx.close()
+
+
+def test_shop_staff_moves_an_order_on_in_the_browser(
+    browser: Browser, shop: Shop, tmp_path: Path
+) -> None:
+    """Ana prepares W-7 in the warehouse's console: start picking, packed, shipped; each
+    click answers with the shipment's new state, and the history keeps who did it."""
+    ctx, page = new_page(browser)
+    sign_in(page, shop.url, "ana@tienda.example")
+    page.goto(shop.url + f"/console/orders/{shop.order_id}")
+    shipment = page.locator("#shipments li.shipment")
+    for button, state in (
+        ("Empezar a preparar", "en preparación"),
+        ("Empaquetado", "empaquetado"),
+        ("Enviado", "enviado"),
+    ):
+        shipment.get_by_role("button", name=button, exact=True).click()
+        expect(page.locator("#flash")).to_have_text(f"El envío 1 está ahora «{state}».")
+        expect(shipment.locator(".tag").first).to_have_text(state)
+    expect(shipment.get_by_role("button", name="Entregado", exact=True)).to_be_visible()
+    expect(page.locator("#cancel")).to_have_count(0)  # it has left: nothing to cancel
+    expect(page.locator("#history")).to_contain_text("console:ana@tienda.example")
+    page.screenshot(path=str(tmp_path / "order-moved.png"), full_page=True)
+    fits(page, "order moved")
+    order = commerce.get_order(shop.platform.engine, UUID(shop.order_id))
+    assert [g["status"] for g in order["fulfilment_groups"]] == ["shipped"]
+    assert commerce.check_ledger(shop.platform.engine) == []
+    ctx.close()

@@ -410,3 +410,179 @@ def test_who_sees_orders_and_stock(store: Store, app: FastAPI) -> None:
         assert 'href="/console/stock"' in home
         for path in pages:
             assert call(app, "GET", path, headers=cookie).status_code == 200, (role, path)
+
+
+# --- acting on an order (shop staff, admins) ----------------------------------------------
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, "the page has no form with a CSRF token"
+    return found.group(1)
+
+
+def shipment(html: str, n: int) -> str:
+    start = html.index(f'id="shipment-{n}"')
+    end = html.find('<li class="shipment"', start + 1)
+    return html[start : end if end > 0 else html.index("</ol>", start)]
+
+
+def group_number(order: dict[str, Any], location_id: str) -> tuple[int, str]:
+    for n, g in enumerate(order["fulfilment_groups"], start=1):
+        if g["location_id"] == location_id:
+            return n, g["id"]
+    raise AssertionError(f"no shipment from {location_id}")
+
+
+def test_shop_staff_moves_a_shipment_on_and_the_page_says_so(store: Store, app: FastAPI) -> None:
+    staff = signed_in(store.platform, "store_staff")
+    oid = store.split["id"]
+    page = call(app, "GET", f"/console/orders/{oid}", headers=staff).text
+    n, gid = group_number(store.split, "ECOM-ZGZ")  # picking
+    card = shipment(page, n)
+    assert f'action="/console/orders/{oid}/groups/{gid}"' in card
+    assert 'value="packed">Empaquetado</button>' in card
+    assert 'value="shipped"' not in card  # not before it is packed
+    assert 'value="reject"' in card  # still picking: the location may reject it
+    other = shipment(page, 3 - n)  # the other shipment, allocated
+    assert 'value="picking">Empezar a preparar</button>' in other
+    token = csrf_of(page)
+
+    r = call(
+        app,
+        "POST",
+        f"/console/orders/{oid}/groups/{gid}",
+        data={"csrf": token, "action": "packed"},
+        headers=staff,
+    )
+    assert r.status_code == 303
+    assert r.headers["location"] == f"/console/orders/{oid}?done=moved&group={gid}#shipment-{n}"
+    now = commerce.get_order(store.platform.engine, UUID(oid))
+    assert next(g for g in now["fulfilment_groups"] if g["id"] == gid)["status"] == "packed"
+    moved = [e for e in now["history"] if e["to"] == "packed"]
+    assert moved
+    assert moved[-1]["detail"]["note"] == "console:store_staff.es@example.es"
+    shown = call(app, "GET", r.headers["location"].split("#")[0], headers=staff).text
+    flash = shown[shown.index('id="flash"') : shown.index("</div>", shown.index('id="flash"'))]
+    assert f"El envío {n} está ahora «empaquetado»." in flash
+    assert 'value="shipped">Enviado</button>' in shipment(shown, n)
+
+    # The same button sent again (a second tab, a double click): refused, nothing moves.
+    r = call(
+        app,
+        "POST",
+        f"/console/orders/{oid}/groups/{gid}",
+        data={"csrf": token, "action": "packed"},
+        headers=staff,
+    )
+    assert r.status_code == 409
+    assert f"El envío {n} está ahora «empaquetado», así que no se puede marcar" in r.text
+    after = commerce.get_order(store.platform.engine, UUID(oid))
+    assert len(after["history"]) == len(now["history"])
+
+
+def test_a_location_rejects_a_shipment_and_it_is_sourced_again(store: Store, app: FastAPI) -> None:
+    """C-1 is collected in Sevilla, picked in Madrid: Madrid rejects it, Zaragoza or
+    Barcelona (which hold SKU-1) prepare it instead."""
+    staff = signed_in(store.platform, "store_staff", "en")
+    oid = store.collect["id"]
+    (old,) = store.collect["fulfilment_groups"]
+    assert old["location_id"] == "WH-MAD"
+    token = csrf_of(call(app, "GET", f"/console/orders/{oid}", headers=staff).text)
+    url = f"/console/orders/{oid}/groups/{old['id']}"
+    r = call(
+        app, "POST", url, data={"csrf": token, "action": "reject", "reason": "  "}, headers=staff
+    )
+    assert r.status_code == 400
+    assert "Say why this location cannot prepare the shipment" in r.text
+    assert (
+        commerce.get_order(store.platform.engine, UUID(oid))["history"] == store.collect["history"]
+    )
+    data = {"csrf": token, "action": "reject", "reason": "2 units damaged"}
+    r = call(app, "POST", url, data=data, headers=staff)
+    assert r.status_code == 303, r.text
+    now = commerce.get_order(store.platform.engine, UUID(oid))
+    by_id = {g["id"]: g for g in now["fulfilment_groups"]}
+    assert by_id[old["id"]]["status"] == "rejected"
+    (new,) = [g for g in now["fulfilment_groups"] if g["status"] == "allocated"]
+    assert new["location_id"] in ("ECOM-ZGZ", "SHOP-BCN")
+    assert new["lines"] == [{"sku": "SKU-1", "quantity": 1}]
+    assert commerce.check_ledger(store.platform.engine) == []
+    shown = call(app, "GET", r.headers["location"].split("#")[0], headers=staff).text
+    assert "Shipment 1 was rejected at Almacén central Madrid and sourced again" in shown
+    assert "2 units damaged" in shown  # the reason is in the history
+
+
+def test_a_rejected_shipment_no_one_else_can_prepare_says_what_to_do(
+    store: Store, app: FastAPI
+) -> None:
+    """Only Zaragoza ships SKU-2 (Sevilla holds some but does not ship)."""
+    staff = signed_in(store.platform, "store_staff")
+    oid = store.split["id"]
+    n, gid = group_number(store.split, "ECOM-ZGZ")
+    token = csrf_of(call(app, "GET", f"/console/orders/{oid}", headers=staff).text)
+    data = {"csrf": token, "action": "reject", "reason": "inventario a cero"}
+    r = call(app, "POST", f"/console/orders/{oid}/groups/{gid}", data=data, headers=staff)
+    assert r.status_code == 303
+    assert "done=unsourced" in r.headers["location"]
+    now = commerce.get_order(store.platform.engine, UUID(oid))
+    assert next(g for g in now["fulfilment_groups"] if g["id"] == gid)["status"] == "rejected"
+    assert now["history"][-1]["kind"] == "resourcing_failed"
+    shown = call(app, "GET", r.headers["location"].split("#")[0], headers=staff).text
+    flash = shown[shown.index('id="flash"') : shown.index("</div>", shown.index('id="flash"'))]
+    assert "flash-refused" in flash
+    assert f"El envío {n} se rechazó en Almacén e-commerce Zaragoza, pero ningún otro" in flash
+
+
+def test_cancelling_frees_the_units_and_a_second_cancel_is_refused(
+    store: Store, app: FastAPI
+) -> None:
+    admin = signed_in(store.platform, "admin")
+    oid = store.collect["id"]
+    engine = store.platform.engine
+    reserved = sum(lv.reserved for lv in commerce.stock_levels(engine, ["SKU-1"]))
+    page = call(app, "GET", f"/console/orders/{oid}", headers=admin).text
+    assert f'action="/console/orders/{oid}/cancel"' in section(page, "cancel")
+    token = csrf_of(page)
+    r = call(app, "POST", f"/console/orders/{oid}/cancel", data={"csrf": token}, headers=admin)
+    assert r.status_code == 303
+    assert commerce.get_order(engine, UUID(oid))["status"] == "cancelled"
+    assert sum(lv.reserved for lv in commerce.stock_levels(engine, ["SKU-1"])) == reserved - 1
+    shown = call(app, "GET", r.headers["location"], headers=admin).text
+    assert "El pedido está ahora «cancelado»." in shown
+    assert 'id="cancel"' not in shown  # nothing left to cancel
+    r = call(app, "POST", f"/console/orders/{oid}/cancel", data={"csrf": token}, headers=admin)
+    assert r.status_code == 409
+    assert "Ya no se puede cancelar nada de este pedido" in r.text
+
+
+def test_agents_see_orders_but_may_not_change_them_and_forms_need_their_token(
+    store: Store, app: FastAPI
+) -> None:
+    oid = store.split["id"]
+    _n, gid = group_number(store.split, "ECOM-ZGZ")
+    agent = signed_in(store.platform, "agent")
+    page = call(app, "GET", f"/console/orders/{oid}", headers=agent)
+    assert page.status_code == 200
+    assert "shipment-actions" not in page.text
+    assert 'id="cancel"' not in page.text
+    token = csrf_of(call(app, "GET", "/console", headers=agent).text)
+    url = f"/console/orders/{oid}/groups/{gid}"
+    r = call(app, "POST", url, data={"csrf": token, "action": "packed"}, headers=agent)
+    assert r.status_code == 403
+    assert "permite ver los pedidos pero no cambiarlos" in r.text
+    r = call(app, "POST", f"/console/orders/{oid}/cancel", data={"csrf": token}, headers=agent)
+    assert r.status_code == 403
+    staff = signed_in(store.platform, "store_staff")
+    r = call(app, "POST", url, data={"action": "packed"}, headers=staff)  # no token
+    assert r.status_code == 400
+    r = call(app, "POST", url, data={"csrf": "forged", "action": "packed"}, headers=staff)
+    assert r.status_code == 400
+    r = call(app, "POST", f"/console/orders/{oid}/cancel", data={}, headers=staff)
+    assert r.status_code == 400
+    still = commerce.get_order(store.platform.engine, UUID(oid))
+    assert still["history"] == store.split["history"]
+    assert next(g for g in still["fulfilment_groups"] if g["id"] == gid)["status"] == "picking"
+    r = call(app, "POST", url, data={"csrf": "x", "action": "packed"})  # signed out
+    assert r.status_code == 303
+    assert r.headers["location"].startswith("/console/login")

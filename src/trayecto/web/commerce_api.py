@@ -27,6 +27,8 @@ PLACING_PER_PROCESS = 4
 SOURCING_SUMMARY = ("method", "chosen", "cost", "runner_up", "splits", "reason")
 #: Who may read orders, stock, locations and products (admins always).
 READ_ROLES = (access.Role.AGENT, access.Role.STORE_STAFF)
+#: Who may move fulfilment groups on, reject them and cancel orders (admins always).
+ACT_ROLES = (access.Role.STORE_STAFF,)
 
 
 def _summarised(view: dict[str, Any]) -> dict[str, Any]:
@@ -110,7 +112,7 @@ def build_router(platform: Platform) -> APIRouter:
     placing = anyio.CapacityLimiter(PLACING_PER_PROCESS)
     admin = Depends(require(platform))
     intake = Depends(tokens.require())
-    staff = Depends(require(platform, access.Role.STORE_STAFF))
+    staff = Depends(require(platform, *ACT_ROLES))
     readers = Depends(require(platform, *READ_ROLES))
     engine = platform.engine
     region = platform.settings.default_region

@@ -11,6 +11,7 @@ if TYPE_CHECKING:  # _present uses status_label for the timeline
     from trayecto.web.console._present import Labels
 
 __all__ = [
+    "ACTION_LABELS",
     "CHANNEL_ICONS",
     "HISTORY_LABELS",
     "LOCATION_TYPE_LABELS",
@@ -53,6 +54,15 @@ GROUP_STATUS_LABELS = {
     "returned": N_("returned"),
 }
 PARTIAL_LABEL = N_("partly %(status)s")
+#: The console's buttons that move a shipment on, by the status they move it to.
+ACTION_LABELS = {
+    "picking": N_("Start picking"),
+    "packed": N_("Packed"),
+    "shipped": N_("Shipped"),
+    "ready_for_pickup": N_("Ready for pickup"),
+    "delivered": N_("Delivered"),
+    "collected": N_("Collected by the customer"),
+}
 #: The status filter of the orders list: every order status, "partly" ones together.
 STATUS_FILTERS = [
     "allocated",

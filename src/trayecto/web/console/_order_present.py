@@ -10,6 +10,7 @@ from typing import Any
 
 from trayecto import commerce
 from trayecto.web.console._commerce_labels import (
+    ACTION_LABELS,
     CHANNEL_ICONS,
     HISTORY_LABELS,
     LOCATION_TYPE_LABELS,
@@ -221,6 +222,8 @@ def _history(
             facts.append(str(detail["location_id"]))
         if detail.get("reason"):
             facts.append(str(detail["reason"])[:200])
+        if detail.get("note"):  # who moved it, or what the API's caller wrote
+            facts.append(str(detail["note"])[:200])
         rows.append(
             {
                 "label": lb.of(HISTORY_LABELS, e["kind"]),
@@ -290,6 +293,37 @@ def order_detail(
             for r in view.get("returns") or []
         ],
     }
+
+
+_FORWARD = ("picking", "packed", "shipped", "ready_for_pickup", "delivered", "collected")
+
+
+def add_actions(order: dict[str, Any], view: Mapping[str, Any], lb: Labels) -> None:
+    """What shop staff may do next with each shipment (``order_detail``'s groups gain
+    ``actions`` and ``may_reject``; the order ``may_cancel``), by the lifecycle's rules."""
+    for g, raw in zip(order["groups"], view["fulfilment_groups"], strict=True):
+        nxt = {
+            s.value
+            for s in commerce.next_statuses(
+                commerce.GroupStatus(raw["status"]), commerce.Method(raw["method"]), raw["transfer"]
+            )
+        }
+        g["actions"] = [
+            {"status": s, "label": lb.of(ACTION_LABELS, s)} for s in _FORWARD if s in nxt
+        ]
+        g["may_reject"] = "rejected" in nxt
+    order["may_cancel"] = cancellable(view)
+
+
+def cancellable(view: Mapping[str, Any]) -> bool:
+    """Whether cancelling the order would cancel any of its shipments."""
+    return any(
+        commerce.GroupStatus.CANCELLED
+        in commerce.next_statuses(
+            commerce.GroupStatus(g["status"]), commerce.Method(g["method"]), g["transfer"]
+        )
+        for g in view["fulfilment_groups"]
+    )
 
 
 def stock_rows(
