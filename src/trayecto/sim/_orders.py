@@ -38,6 +38,11 @@ _METHODS = {
     "home_delivery": "delivery",
 }
 _CENT = Decimal("0.01")
+#: The ``pos`` channel's sourcing policy the loader sets: at the till the customer has
+#: already taken the goods off the shelf, so picking in a shop costs nothing and no units
+#: are kept back for walk-in customers (she is one). Without it the cost model would
+#: send a five-item till sale from a warehouse (a parcel beats five shop picks).
+POS_POLICY = {"pick_cost": {"shop": 0.0}, "walk_in_reserve": 0}
 
 #: Called with (done, total) as orders are stored.
 Progress = Callable[[int, int], None]
@@ -193,7 +198,9 @@ def load_orders(
     """Place every order of ``root``'s ``orders.csv``, oldest first (so the orders' ids,
     time-ordered, follow their placing), and walk each to the status it reached. An order
     already stored (same channel and external id) is counted as a duplicate and left as it
-    is. Needs ``locations``, ``products`` and ``stock`` loaded first."""
+    is. Needs ``locations``, ``products`` and ``stock`` loaded first; sets the ``pos``
+    channel's policy to ``POS_POLICY``."""
+    commerce.set_policy(engine, "pos", POS_POLICY)
     lines = _lines_by_order(root / "order_lines.csv")
     rows = sorted(_rows(root / "orders.csv"), key=lambda r: r[1]["placed_at"])
     stored = duplicates = rejected = 0
