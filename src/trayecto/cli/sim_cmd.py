@@ -11,6 +11,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TaskProgressColumn,
     TextColumn,
     TimeElapsedColumn,
@@ -66,9 +67,15 @@ def _load(manifest: sim.Manifest, rejects_dir: Path) -> sim.LoadReport:
         ) as bar,
     ):
         task = bar.add_task("loading events", total=total)
+        steps: dict[str, TaskID] = {}
 
         def progress(source: str, done: int, _total: int) -> None:
             bar.update(task, completed=offsets[source] + done, description=f"loading {source}")
+
+        def step(name: str, done: int, of: int) -> None:
+            if name not in steps:
+                steps[name] = bar.add_task(f"loading {name}", total=of)
+            bar.update(steps[name], completed=done, total=of)
 
         return sim.load(
             p.engine,
@@ -76,6 +83,9 @@ def _load(manifest: sim.Manifest, rejects_dir: Path) -> sim.LoadReport:
             max_message_bytes=p.settings.max_message_bytes,
             rejects_dir=rejects_dir,
             on_progress=progress,
+            key=p.secret_key,
+            region=p.settings.default_region,
+            on_step=step,
         )
 
 
@@ -140,6 +150,19 @@ def simulate(
                     + ", ".join(f"{n:,} {kind}" for kind, n in report.catalogue)
                     + " (trayecto import locations|products|stock)"
                 )
+            if report.customers:
+                records = sum(c[2] + c[3] for c in report.customers)
+                out.print(
+                    f"customer records: {records:,} in {len(report.customers)} sources "
+                    f"({sum(c[2] for c in report.customers):,} stored or updated, "
+                    f"{sum(c[3] for c in report.customers):,} unchanged, "
+                    f"{sum(c[4] for c in report.customers):,} rejected; trayecto import customers)"
+                )
+            out.print(
+                f"orders: [green]{report.orders_stored:,} placed[/], "
+                f"{report.orders_duplicate:,} already there, {report.orders_rejected:,} rejected "
+                "(the order API, at their simulated dates)"
+            )
             if report.rejected:
                 out.print("rejected rows: " + ", ".join(report.rejects))
                 raise typer.Exit(1)

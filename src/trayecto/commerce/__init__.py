@@ -29,7 +29,12 @@ from trayecto.commerce._inventory import (
     release_expired,
     stock_levels,
 )
-from trayecto.commerce._lifecycle import advance_group, cancel_order, link_customer
+from trayecto.commerce._lifecycle import (
+    advance_group,
+    advance_steps,
+    cancel_order,
+    link_customer,
+)
 from trayecto.commerce._listings import (
     FEED_COLUMNS,
     Listing,
@@ -110,6 +115,7 @@ __all__ = [
     "StockLevel",
     "TimelineEntry",
     "advance_group",
+    "advance_steps",
     "anonymise_orders",
     "cancel_hold",
     "cancel_order",

@@ -3,6 +3,10 @@ or raises ``ValidationError`` naming the field (``lines.2.unit_price``).
 
 Identifiers are normalised on the way in: e-mail trimmed and lower-cased, phone to E.164
 with ``phonenumbers`` and the configured default region.
+
+``placed_at`` (optional, ISO 8601) records a historic order at the time it was placed in
+its channel (an import of past sales, the demo's simulated year); it may not lie in the
+future by more than ``MAX_SKEW`` (a client's clock running ahead).
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -17,7 +22,7 @@ import phonenumbers
 
 from trayecto.commerce._catalogue import check_code, check_currency, check_money
 from trayecto.commerce._model import Method, PaymentMethod
-from trayecto.kernel import ValidationError
+from trayecto.kernel import ValidationError, parse_timestamp, utcnow
 
 ORDER_CHANNELS = (
     "web",
@@ -32,6 +37,8 @@ ORDER_CHANNELS = (
 _EXTERNAL = re.compile(r"^[^\x00-\x1f]{1,200}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_LINES = 200
+#: How far in the future ``placed_at`` may be (clocks of channels differ a little).
+MAX_SKEW = timedelta(minutes=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +96,8 @@ class OrderRequest:
     fulfilment: Fulfilment
     currency: str = "EUR"
     payments: tuple[PaymentRequest, ...] = field(default_factory=tuple)
+    #: When the channel took the order (a historic order); None: now.
+    placed_at: datetime | None = None
 
     def demand(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -281,6 +290,30 @@ def _payments(raw: Any, currency: str) -> tuple[PaymentRequest, ...]:
     return tuple(out)
 
 
+def _placed_at(raw: Any) -> datetime | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, str):
+        raise ValidationError(
+            "placed_at must be an ISO 8601 string such as '2026-03-14T10:30:00Z'",
+            code="invalid_type",
+            field="placed_at",
+        )
+    try:
+        at = parse_timestamp(raw)
+    except ValueError as exc:
+        raise ValidationError(
+            f"placed_at: {exc}", code="invalid_timestamp", field="placed_at"
+        ) from None
+    if at > utcnow() + MAX_SKEW:
+        raise ValidationError(
+            "placed_at is in the future; an order is placed now or was placed in the past",
+            code="placed_at_in_future",
+            field="placed_at",
+        )
+    return at
+
+
 def check_order(body: Any, *, region: str = "ES") -> OrderRequest:
     """Validate an order intake body (see docs/commerce.md for the contract)."""
     b = _obj(body, "body")
@@ -305,4 +338,5 @@ def check_order(body: Any, *, region: str = "ES") -> OrderRequest:
         fulfilment=_fulfilment(b.get("fulfilment")),
         currency=currency,
         payments=_payments(b.get("payments"), currency),
+        placed_at=_placed_at(b.get("placed_at")),
     )

@@ -52,6 +52,7 @@ def _ledger(
     quantity: int,
     reference: str | None,
     note: str | None = None,
+    at: datetime | None = None,
 ) -> None:
     conn.execute(
         stock_movements.insert().values(
@@ -62,7 +63,7 @@ def _ledger(
             quantity=quantity,
             reference=reference,
             note=note,
-            created_at=utcnow(),
+            created_at=at or utcnow(),
         )
     )
 
@@ -262,11 +263,13 @@ def book_pick(conn: Connection, location_id: str, day: date, capacity: int) -> N
     )
 
 
-def _close(conn: Connection, ids: Iterable[UUID], status: str) -> list[tuple[str, str, int]]:
+def _close(
+    conn: Connection, ids: Iterable[UUID], status: str, at: datetime | None = None
+) -> list[tuple[str, str, int]]:
     id_list = list(ids)
     if not id_list:
         return []
-    now = utcnow()
+    now = at or utcnow()
     closed = conn.execute(
         reservations.update()
         .where(reservations.c.id.in_(id_list), reservations.c.status == "active")
@@ -276,11 +279,12 @@ def _close(conn: Connection, ids: Iterable[UUID], status: str) -> list[tuple[str
     return sorted((r.location_id, r.sku, r.quantity) for r in closed)
 
 
-def release(conn: Connection, ids: Iterable[UUID]) -> int:
-    """Release active reservations (already closed ones are skipped); units freed."""
+def release(conn: Connection, ids: Iterable[UUID], *, at: datetime | None = None) -> int:
+    """Release active reservations (already closed ones are skipped); units freed. ``at``:
+    when it happened (a historic step), else now."""
     total = 0
-    now = utcnow()
-    for location_id, sku, qty in _close(conn, ids, "released"):
+    now = at or utcnow()
+    for location_id, sku, qty in _close(conn, ids, "released", now):
         conn.execute(
             stock.update()
             .where(stock.c.location_id == location_id, stock.c.sku == sku)
@@ -296,18 +300,19 @@ def consume(
     *,
     kind: MovementKind = MovementKind.SALE,
     reference: str | None = None,
+    at: datetime | None = None,
 ) -> list[tuple[str, str, int]]:
     """Turn active reservations into stock leaving their location (a sale or a transfer
-    out): on hand and reserved both drop, and the ledger records it."""
-    closed = _close(conn, ids, "consumed")
-    now = utcnow()
+    out): on hand and reserved both drop, and the ledger records it (at ``at``, else now)."""
+    now = at or utcnow()
+    closed = _close(conn, ids, "consumed", now)
     for location_id, sku, qty in closed:
         conn.execute(
             stock.update()
             .where(stock.c.location_id == location_id, stock.c.sku == sku)
             .values(on_hand=stock.c.on_hand - qty, reserved=stock.c.reserved - qty, updated_at=now)
         )
-        _ledger(conn, location_id, sku, kind, -qty, reference)
+        _ledger(conn, location_id, sku, kind, -qty, reference, at=now)
     return closed
 
 
@@ -319,10 +324,11 @@ def receive_reserved(
     *,
     order_id: UUID | None,
     reference: str | None,
+    at: datetime | None = None,
 ) -> UUID:
     """Units arriving by transfer for a waiting order: on hand and reserved both rise."""
     _ensure_row(conn, location_id, sku)
-    now = utcnow()
+    now = at or utcnow()
     conn.execute(
         stock.update()
         .where(stock.c.location_id == location_id, stock.c.sku == sku)
@@ -332,7 +338,7 @@ def receive_reserved(
             updated_at=now,
         )
     )
-    _ledger(conn, location_id, sku, MovementKind.TRANSFER_IN, quantity, reference)
+    _ledger(conn, location_id, sku, MovementKind.TRANSFER_IN, quantity, reference, at=now)
     rid = new_id()
     conn.execute(
         reservations.insert().values(

@@ -6,17 +6,25 @@ Stock effects: ``shipped`` consumes the group's reservations (a sale for home de
 transfer out and a transfer in, re-reserved at the shop, when the group travels to a shop
 or pickup point); ``collected`` consumes the reservations at the shop (a sale);
 ``cancelled`` releases them.
+
+Every step is recorded at ``at`` when given (a historic order walked through the states
+it went through, e.g. the demo's simulated year), else now: the history row, the stock
+ledger rows and the reservations' closing times. ``advance_steps`` walks several steps of
+an order's groups in one transaction.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from trayecto.commerce._intake import MAX_SKEW
 from trayecto.commerce._inventory import consume, receive_reserved, release
 from trayecto.commerce._model import (
     GroupStatus,
@@ -45,6 +53,7 @@ def apply_status(
     target: GroupStatus,
     note: str | None,
     detail: dict[str, Any] | None = None,
+    at: datetime | None = None,
 ) -> None:
     method = Method(group.method)
     transfer = (
@@ -53,15 +62,20 @@ def apply_status(
     current = GroupStatus(group.status)
     check_transition(current, target, method, transfer)
     ref = f"order:{order_id}"
+    now = at or utcnow()
     if target is GroupStatus.CANCELLED or target is GroupStatus.REJECTED:
-        release(conn, reservation_ids(conn, group.id))
+        release(conn, reservation_ids(conn, group.id), at=now)
     elif target is GroupStatus.SHIPPED and transfer:
         moved = consume(
-            conn, reservation_ids(conn, group.id), kind=MovementKind.TRANSFER_OUT, reference=ref
+            conn,
+            reservation_ids(conn, group.id),
+            kind=MovementKind.TRANSFER_OUT,
+            reference=ref,
+            at=now,
         )
         for _, sku, qty in moved:
             rid = receive_reserved(
-                conn, group.pickup_location_id, sku, qty, order_id=order_id, reference=ref
+                conn, group.pickup_location_id, sku, qty, order_id=order_id, reference=ref, at=now
             )
             conn.execute(
                 allocations.update()
@@ -69,8 +83,9 @@ def apply_status(
                 .values(reservation_id=rid)
             )
     elif target is GroupStatus.SHIPPED or target is GroupStatus.COLLECTED:
-        consume(conn, reservation_ids(conn, group.id), kind=MovementKind.SALE, reference=ref)
-    now = utcnow()
+        consume(
+            conn, reservation_ids(conn, group.id), kind=MovementKind.SALE, reference=ref, at=now
+        )
     conn.execute(
         fulfilment_groups.update()
         .where(fulfilment_groups.c.id == group.id)
@@ -136,10 +151,7 @@ def lock_groups(conn: Connection, order_id: UUID) -> list[Any]:
     )
 
 
-def advance_group(
-    engine: Engine, order_id: UUID, group_id: UUID, status: str, *, note: str | None = None
-) -> dict[str, Any]:
-    """Move one fulfilment group to ``status`` (``illegal_transition`` if it may not)."""
+def _target(status: str) -> GroupStatus:
     try:
         target = GroupStatus(status)
     except ValueError:
@@ -150,15 +162,63 @@ def advance_group(
             "a location rejects a group with POST …/groups/{id}/reject (it is re-sourced)",
             field="status",
         )
+    return target
+
+
+def advance_group(
+    engine: Engine,
+    order_id: UUID,
+    group_id: UUID,
+    status: str,
+    *,
+    note: str | None = None,
+    at: datetime | None = None,
+) -> dict[str, Any]:
+    """Move one fulfilment group to ``status`` (``illegal_transition`` if it may not),
+    recorded at ``at`` (a past time, not before the group's last change) or now."""
+    view = advance_steps(engine, order_id, [(group_id, status, at)], note=note)
+    assert view is not None
+    return view
+
+
+def advance_steps(
+    engine: Engine,
+    order_id: UUID,
+    steps: Sequence[tuple[UUID, str, datetime | None]],
+    *,
+    note: str | None = None,
+    answer: bool = True,
+) -> dict[str, Any] | None:
+    """Walk ``steps`` (group id, status, time or None for now), in order, in one
+    transaction: each must be a legal move of its group at a time not before the group's
+    last change nor in the future; the first that is not rolls back all of them. Returns
+    the order's view, or None with ``answer=False`` (a bulk loader that does not read it)."""
+    targets = [(group_id, _target(status), at) for group_id, status, at in steps]
+    latest = utcnow() + MAX_SKEW
     with write_transaction(engine) as conn:
-        groups = lock_groups(conn, order_id)
-        group = next((g for g in groups if g.id == group_id), None)
-        if group is None:
-            raise NotFoundError(
-                "no such fulfilment group in this order", code="group_not_found", field="group_id"
-            )
-        apply_status(conn, order_id, group, target, note)
-        return load_view(conn, order_id)
+        groups = {g.id: SimpleNamespace(**g._mapping) for g in lock_groups(conn, order_id)}
+        for i, (group_id, target, at) in enumerate(targets):
+            group = groups.get(group_id)
+            if group is None:
+                raise NotFoundError(
+                    "no such fulfilment group in this order",
+                    code="group_not_found",
+                    field="group_id",
+                )
+            if at is not None and not group.updated_at <= at <= latest:
+                why = (
+                    "is in the future"
+                    if at > latest
+                    else f"is before the group's last change ({group.updated_at.isoformat()})"
+                )
+                raise ValidationError(
+                    f"{at.isoformat()} {why}",
+                    code="invalid_time",
+                    field=f"steps.{i}.at" if len(targets) > 1 else "at",
+                )
+            apply_status(conn, order_id, group, target, note, at=at)
+            group.status, group.updated_at = target.value, at or utcnow()
+        return load_view(conn, order_id) if answer else None
 
 
 def cancel_order(engine: Engine, order_id: UUID, *, note: str | None = None) -> dict[str, Any]:

@@ -162,7 +162,7 @@ def place_order(engine: Engine, req: OrderRequest) -> tuple[UUID, bool, dict[str
     freed = False
     last: TrayectoError | None = None
     for _ in range(TRIES):
-        at = utcnow()
+        at = req.placed_at or utcnow()  # a historic order keeps its time
         with store.session() as session:
             snap = session.snapshot(req.channel, req.external_id, skus, pickup_id, at)
             if snap.existing is not None:

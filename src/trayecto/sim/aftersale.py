@@ -116,18 +116,58 @@ def place_order(w: World, p: Person, o: Order) -> str | None:
     if anon_id and anon_id.startswith("TK-"):
         w.out.row("truth/identifiers.csv", ["pos_ticket", anon_id, p.id, 0])
     returned = rng.random() < w.rates["return"]
+    for i, (pr, q) in enumerate(zip(o.basket.products, o.basket.quantities, strict=True), 1):
+        price = pr.prices[channel]
+        w.out.row("order_lines.csv", [order_id, i, pr.sku, q, cents(price), cents(price * q)])
+        w.demand.add(pr.sku, _stocked_at(w, o, pr), q)
+    done = After(w, p, o, order_id, user_id, anon_id, ctx).run(returned, total)
+    ship = (
+        [p.address, p.postcode, p.city.name, "ES"]
+        if o.fulfilment == "home_delivery"
+        else ["", "", "", ""]
+    )
+    status = (
+        "returned"
+        if done.returned
+        else "completed"
+        if done.done
+        else "ready_for_pickup"
+        if done.ready
+        else "shipped"
+        if done.shipped
+        else "placed"
+    )
     w.out.row(
         "orders.csv",
         [order_id, channel, w.sc.source(o.source).name, o.where if channel == "store" else "",
          iso(o.t), ref, p.email if channel in ("web", "app") else "", o.fulfilment, o.where,
-         "returned" if returned else "completed", w.sc.currency, cents(subtotal), cents(discount),
-         cents(shipping), cents(tax), cents(total), sum(o.basket.quantities), coupon],
+         status, w.sc.currency, cents(subtotal), cents(discount),
+         cents(shipping), cents(tax), cents(total), sum(o.basket.quantities), coupon, *ship,
+         *(iso(t) if t else "" for t in (done.shipped, done.ready, done.done, done.returned)),
+         done.returned_sku, iso(done.refunded) if done.refunded else ""],
     )  # fmt: skip
-    for i, (pr, q) in enumerate(zip(o.basket.products, o.basket.quantities, strict=True), 1):
-        price = pr.prices[channel]
-        w.out.row("order_lines.csv", [order_id, i, pr.sku, q, cents(price), cents(price * q)])
-    After(w, p, o, order_id, user_id, anon_id, ctx).run(returned, total)
     return order_id
+
+
+def _stocked_at(w: World, o: Order, product: Product) -> str:
+    """Where the units of a sale come from, for the opening stock (see ``Demand``)."""
+    if o.fulfilment in ("in_store", "click_collect"):
+        return o.where
+    if o.fulfilment == "pickup_point" and product.fulfilled_by in w.drop_ship:
+        return w.pickup_stock
+    return product.fulfilled_by
+
+
+@dataclass(slots=True)
+class Done:
+    """When each fulfilment and return step of an order happened (ms; 0: not by "now")."""
+
+    shipped: int = 0
+    ready: int = 0
+    done: int = 0  # delivered or collected
+    returned: int = 0
+    returned_sku: str = ""
+    refunded: int = 0
 
 
 class After:
@@ -142,45 +182,55 @@ class After:
         self.ctx = ctx if o.source.startswith("store:") else _BACKEND
         self.rng = p.rng
 
-    def _server(self, t: int, event: str, props: dict[str, Any], location: str = "") -> None:
+    def _server(self, t: int, event: str, props: dict[str, Any], location: str = "") -> int:
+        """Emit a fulfilment event; ``t``, or 0 when it falls after "now"."""
         ctx = {**self.ctx, "location_id": location} if location else self.ctx
-        self.w.emit.track(self.o.source, t, event, {"order_id": self.order_id, **props},
-                          user_id=self.user_id, anon_id=self.anon_id, context=ctx)  # fmt: skip
+        sent = self.w.emit.track(self.o.source, t, event, {"order_id": self.order_id, **props},
+                                 user_id=self.user_id, anon_id=self.anon_id, context=ctx)  # fmt: skip
+        return t if sent else 0
 
-    def run(self, returned: bool, total: int) -> None:
+    def run(self, returned: bool, total: int) -> Done:
         w, p, o, rng = self.w, self.p, self.o, self.rng
         t = o.t
         late = False
+        done = Done()
         if o.fulfilment in ("home_delivery", "pickup_point"):
             t += rng.randrange(4, 30) * HOUR
             origin = o.basket.products[0].fulfilled_by
-            self._server(t, "Order Shipped", {"carrier": rng.choice(_CARRIERS),
+            done.shipped = self._server(t, "Order Shipped", {"carrier": rng.choice(_CARRIERS),
                          "tracking_number": f"TRK{rng.getrandbits(40):012d}", "shipped_from": origin})  # fmt: skip
             days = rng.choices((1, 2, 3, 6), (40, 35, 18, 7))[0]
             late = days >= 6
             t += days * DAY
             if o.fulfilment == "home_delivery":
-                self._server(t, "Order Delivered", {"late": late})
+                done.done = self._server(t, "Order Delivered", {"late": late})
             else:
-                self._server(t, "Order Ready For Pickup", {"location_id": o.where}, o.where)
+                done.ready = self._server(
+                    t, "Order Ready For Pickup", {"location_id": o.where}, o.where
+                )
                 t += rng.randrange(2, 72) * HOUR
-                self._server(t, "Order Collected", {"location_id": o.where}, o.where)
+                done.done = self._server(t, "Order Collected", {"location_id": o.where}, o.where)
         elif o.fulfilment == "click_collect":
             t += rng.randrange(20, 48) * HOUR
-            self._server(t, "Order Ready For Pickup", {"location_id": o.where}, o.where)
+            done.ready = self._server(
+                t, "Order Ready For Pickup", {"location_id": o.where}, o.where
+            )
             t += rng.randrange(2, 72) * HOUR
             ctx = {"locale": "es-ES", "location_id": o.where,
                    "library": {"name": "trayecto-pos", "version": "2.3.0"}}  # fmt: skip
-            w.emit.track(f"store:{o.where}", t, "Order Collected",
-                         {"order_id": self.order_id, "location_id": o.where},
-                         user_id=self.user_id, anon_id=self.anon_id, context=ctx)  # fmt: skip
+            if w.emit.track(f"store:{o.where}", t, "Order Collected",
+                            {"order_id": self.order_id, "location_id": o.where},
+                            user_id=self.user_id, anon_id=self.anon_id, context=ctx):  # fmt: skip
+                done.done = t
+        else:  # in_store: the customer leaves with the goods
+            done.done = o.t
         rating = 0
         if rng.random() < w.rates["review"] * (0.5 if late else 1.0) + (0.1 if late else 0.0):
             rating = rng.choices(_RATINGS, (30, 25, 20, 15, 10) if late else _RATING_WEIGHTS)[0]
             self._review(t + rng.randrange(1, 10) * DAY, rating)
         unhappy = late or returned or 0 < rating <= 2
         if returned:
-            self._return(t + rng.randrange(2, 12) * DAY, total)
+            self._return(t + rng.randrange(2, 12) * DAY, total, done)
         if rng.random() < w.rates["contact"] * (4 if unhappy else 1):
             self._contact(t + rng.randrange(1, 72) * HOUR, "incidencia" if unhappy else "consulta")
         if p.social_handle and rng.random() < w.rates["mention"] * (4 if unhappy else 1):
@@ -190,6 +240,9 @@ class After:
                 else ("positive" if rating >= 4 or rng.random() < 0.6 else "neutral")
             )
             self._mention(t + rng.randrange(1, 96) * HOUR, sentiment)
+        if not done.done:  # not received by "now": no return
+            done.returned, done.returned_sku, done.refunded = 0, "", 0
+        return done
 
     def _review(self, t: int, rating: int) -> None:
         w, p, rng = self.w, self.p, self.rng
@@ -200,13 +253,15 @@ class After:
             "review_body": rng.choice(w.sc.reviews[rating]), "rating": rating,
         })  # fmt: skip
 
-    def _return(self, t: int, total: int) -> None:
+    def _return(self, t: int, total: int, done: Done) -> None:
         rng = self.rng
         product = rng.choice(self.o.basket.products)
         reason = rng.choice(("dañado", "no era lo esperado", "pedido duplicado", "regalo repetido"))
-        self._server(t, "Product Returned", {**product.segment, "reason": reason})
-        self._server(t + rng.randrange(2, 7) * DAY, "Order Refunded", {
+        done.returned = self._server(t, "Product Returned", {**product.segment, "reason": reason})
+        done.returned_sku = product.sku if done.returned else ""
+        refunded = self._server(t + rng.randrange(2, 7) * DAY, "Order Refunded", {
             "total": total / 100, "currency": self.w.sc.currency, "products": [product.segment]})  # fmt: skip
+        done.refunded = refunded if done.returned else 0
 
     def _contact(self, t: int, topic: str) -> None:
         w, p, rng = self.w, self.p, self.rng

@@ -195,7 +195,8 @@ def _hours(opening_hours: str) -> str:
 
 
 def write_catalogue(scenario: Scenario, catalogue: Catalogue, root: Path) -> None:
-    """``products.csv``, ``locations.csv`` and ``stock.csv`` under ``root``."""
+    """``products.csv`` and ``locations.csv`` under ``root`` (``stock.csv`` is written
+    after the run: ``write_stock``)."""
     channels = [ch for ch, _ in scenario.channel_prices]
     with (root / "products.csv").open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh, lineterminator="\n")
@@ -243,7 +244,49 @@ def write_catalogue(scenario: Scenario, catalogue: Catalogue, root: Path) -> Non
                     "ES",
                 ]
             )
+
+
+#: Units a shop keeps on the shelf above what it sells, per SKU it sells: commerce's default
+#: walk-in reserve (``Policy.walk_in_reserve``), so a till sale is never sourced elsewhere
+#: because the shop's last units are kept for walk-in customers.
+SHELF_MARGIN = 2
+
+
+class Demand:
+    """Units sold from each location over the run, so that ``stock.csv`` holds an opening
+    stock that serves them: the shelf level drawn for the catalogue plus the window's sales
+    there (replenishment during the window is not simulated; the year's goods are on hand
+    at its start), and in shops ``SHELF_MARGIN`` more. Every (SKU, stocking location) counter exists from the start, so memory
+    does not grow with the customers."""
+
+    def __init__(self, scenario: Scenario, catalogue: Catalogue) -> None:
+        held = [loc.id for loc in scenario.locations if loc.type != "pickup_point"]
+        self.shops = frozenset(loc.id for loc in scenario.locations if loc.type == "shop")
+        self.units = {(p.sku, loc): 0 for p in catalogue.products for loc in held}
+        self.locations = held
+
+    def add(self, sku: str, location_id: str, quantity: int) -> None:
+        self.units[(sku, location_id)] += quantity
+
+    def opening_stock(self, catalogue: Catalogue) -> list[tuple[str, str, int]]:
+        """The drawn rows with the units sold there added, then rows for what was sold
+        where nothing was drawn (a shop selling a product it was not given)."""
+        left = {
+            k: n + SHELF_MARGIN if n and k[1] in self.shops else n for k, n in self.units.items()
+        }
+        rows = [(sku, loc, qty + left.pop((sku, loc), 0)) for sku, loc, qty in catalogue.stock]
+        rows += [
+            (p.sku, loc, left[(p.sku, loc)])
+            for p in catalogue.products
+            for loc in self.locations
+            if left.get((p.sku, loc), 0) > 0
+        ]
+        return rows
+
+
+def write_stock(root: Path, rows: Sequence[tuple[str, str, int]]) -> None:
+    """``stock.csv``: the opening count per SKU and location (see ``Demand``)."""
     with (root / "stock.csv").open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh, lineterminator="\n")
         w.writerow(["sku", "location_id", "on_hand"])
-        w.writerows(catalogue.stock)
+        w.writerows(rows)

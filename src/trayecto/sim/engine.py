@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from trayecto.kernel import ValidationError
-from trayecto.sim.catalogue import build_catalogue, write_catalogue
+from trayecto.sim.catalogue import build_catalogue, write_catalogue, write_stock
 from trayecto.sim.clock import DAY, iso, to_ms
 from trayecto.sim.journeys import Life
 from trayecto.sim.people import People
@@ -92,6 +92,7 @@ def simulate(
             if on_progress is not None and (i + 1) % step == 0:
                 on_progress(i + 1, customers)
         people.finish()
+        write_stock(out_dir, world.demand.opening_stock(catalogue))
         if on_progress is not None:
             on_progress(customers, customers)
     finally:

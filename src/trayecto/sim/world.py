@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from trayecto.sim.catalogue import Catalogue
+from trayecto.sim.catalogue import Catalogue, Demand
 from trayecto.sim.clock import DAY, HOUR, day_of_year, local_midnight, weekday
 from trayecto.sim.events import Emitter
 from trayecto.sim.scenario import Persona, Scenario
@@ -59,6 +59,15 @@ class World:
         self.start = start
         self.end = end
         self.emit = Emitter(out, seed, start, end)
+        self.demand = Demand(scenario, catalogue)
+        types = {loc.id: loc.type for loc in scenario.locations}
+        #: Locations that ship only to homes (drop-ship suppliers) and where goods for a
+        #: pickup point come from instead (the e-commerce warehouse, else any warehouse).
+        self.drop_ship = frozenset(i for i, t in types.items() if t == "supplier")
+        self.pickup_stock = next(
+            (i for t in ("ecommerce_warehouse", "warehouse") for i, u in types.items() if u == t),
+            "",
+        )
         self.rates = scenario.rates
         self.funnel = scenario.funnel
         self.noise = scenario.noise

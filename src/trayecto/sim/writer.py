@@ -38,6 +38,8 @@ TABLES: dict[str, Sequence[str]] = {
         "order_id", "channel", "source", "location_id", "placed_at", "customer_ref",
         "email", "fulfilment", "fulfilment_location", "status", "currency", "subtotal",
         "discount", "shipping", "tax", "total", "items", "coupon",
+        "ship_line1", "ship_postcode", "ship_city", "ship_country",
+        "shipped_at", "ready_at", "done_at", "returned_at", "returned_sku", "refunded_at",
     ),
     "order_lines.csv": ("order_id", "line", "sku", "quantity", "unit_price", "amount"),
     "truth/persons.csv": (

@@ -1,0 +1,128 @@
+"""``sim.load`` stores the customer records and the orders through the public paths: every
+``orders.csv`` row is an order with its lines, time and final status; the ledger balances;
+each source holds its ``customers.csv`` rows; a second load stores nothing twice."""
+
+from __future__ import annotations
+
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+from uuid import UUID
+
+import sqlalchemy as sa
+
+from tests.sim.conftest import rows
+from trayecto import access, commerce, sim
+from trayecto.bootstrap import Platform
+from trayecto.kernel import parse_timestamp
+from trayecto.sim.loader import LOYALTY_SOURCE
+
+CHANNEL = {"web": "web", "app": "app", "marketplace": "marketplace", "store": "pos"}
+#: orders.csv status (as of the simulation's end) → the order statuses it may be stored as.
+FINAL = {
+    "completed": {"delivered", "collected", "completed"},
+    "returned": {"delivered", "collected", "completed"},
+    "shipped": {"shipped"},
+    "ready_for_pickup": {"ready_for_pickup"},
+    "placed": {"allocated"},
+}
+
+
+def _money(value: object) -> Decimal:
+    """A money column as read by raw SQL (SQLite answers a float, PostgreSQL a Decimal)."""
+    return Decimal(str(value)).quantize(Decimal("0.01"))
+
+
+def test_load_places_every_order_and_imports_every_record(
+    platform: Platform, tmp_path: Path
+) -> None:
+    manifest = sim.simulate(tmp_path / "sim", customers=150, days=90, seed=7)
+    report = sim.load(platform.engine, manifest, rejects_dir=tmp_path, key=platform.secret_key)
+    assert report.rejected == 0, report.rejects
+    orders_csv = rows(manifest.root, "orders.csv")
+    assert len(orders_csv) > 100
+    assert {r["status"] for r in orders_csv} >= {"completed", "returned"}
+    assert report.orders_stored == len(orders_csv)
+    assert (report.orders_duplicate, report.orders_rejected) == (0, 0)
+
+    lines_csv: dict[str, list[tuple[str, int, Decimal]]] = {}
+    for ln in rows(manifest.root, "order_lines.csv"):
+        lines_csv.setdefault(ln["order_id"], []).append(
+            (ln["sku"], int(ln["quantity"]), Decimal(ln["unit_price"]))
+        )
+    with platform.engine.connect() as conn:
+        stored = {
+            (r.channel, r.external_id): r
+            for r in conn.execute(
+                sa.text("SELECT id, channel, external_id, status, total, fulfilment FROM orders")
+            )
+        }
+        lines: dict[object, list[tuple[str, int, Decimal]]] = {}
+        for r in conn.execute(
+            sa.text("SELECT order_id, sku, quantity, unit_price FROM order_lines ORDER BY line_no")
+        ):
+            lines.setdefault(r.order_id, []).append((r.sku, r.quantity, _money(r.unit_price)))
+    assert len(stored) == len(orders_csv)
+    methods: Counter[str] = Counter()
+    for row in orders_csv:
+        order = stored[(CHANNEL[row["channel"]], row["order_id"])]
+        assert lines[order.id] == lines_csv[row["order_id"]], row["order_id"]
+        assert order.status in FINAL[row["status"]], (row["order_id"], row["status"], order.status)
+        assert _money(order.total) == Decimal(row["subtotal"]) - Decimal(row["discount"])
+        view = commerce.get_order(platform.engine, UUID(str(order.id)))
+        assert parse_timestamp(view["placed_at"]) == parse_timestamp(row["placed_at"])
+        methods[view["fulfilment"]["method"]] += 1
+        if row["fulfilment"] == "in_store":
+            # a till sale: click & collect at that shop, collected at once, no transfer
+            assert view["fulfilment"]["location_id"] == row["location_id"]
+            assert {g["location_id"] for g in view["fulfilment_groups"]} == {row["location_id"]}
+            assert view["status"] == "collected"
+        if row["done_at"]:
+            done = [h["at"] for h in view["history"] if h["to"] in ("delivered", "collected")]
+            assert max(parse_timestamp(t) for t in done) == parse_timestamp(row["done_at"])
+    assert methods["delivery"]
+    assert methods["click_and_collect"]
+    assert commerce.check_ledger(platform.engine) == []
+
+    # customer records: each source holds exactly its customers.csv rows
+    by_source = Counter(r["source"] for r in rows(manifest.root, "customers.csv"))
+    assert by_source["web"]
+    assert by_source["loyalty"]
+    names = {f.source.key: f.source.name for f in manifest.files} | {"loyalty": LOYALTY_SOURCE[0]}
+    with platform.engine.connect() as conn:
+        held = {
+            UUID(str(source_id)): n
+            for source_id, n in conn.execute(
+                sa.text("SELECT source_id, count(*) FROM id_records GROUP BY source_id")
+            )
+        }
+    for value, n in by_source.items():
+        src = access.get_source(platform.engine, names[value])
+        assert held[src.id] == n, value
+    assert {c[0]: c[2] for c in report.customers} == {names[v]: n for v, n in by_source.items()}
+
+    again = sim.load(platform.engine, manifest, rejects_dir=tmp_path, key=platform.secret_key)
+    assert (again.orders_stored, again.orders_duplicate) == (0, len(orders_csv))
+    assert sum(c[2] for c in again.customers) == 0
+    assert sum(c[3] for c in again.customers) == sum(by_source.values())
+    with platform.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM orders")).scalar() == len(orders_csv)
+        events = conn.execute(sa.text("SELECT count(*) FROM order_events")).scalar()
+    assert commerce.check_ledger(platform.engine) == []
+    # nothing was advanced again
+    with platform.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM order_events")).scalar() == events
+
+
+def test_opening_stock_covers_the_window_sales(small: sim.Manifest) -> None:
+    """Every (SKU, location) a sale is taken from holds at least what is sold there."""
+    stock = {(r["sku"], r["location_id"]): int(r["on_hand"]) for r in rows(small.root, "stock.csv")}
+    orders = {r["order_id"]: r for r in rows(small.root, "orders.csv")}
+    sold: Counter[tuple[str, str]] = Counter()
+    for ln in rows(small.root, "order_lines.csv"):
+        o = orders[ln["order_id"]]
+        if o["fulfilment"] in ("in_store", "click_collect"):
+            sold[(ln["sku"], o["fulfilment_location"])] += int(ln["quantity"])
+    assert sold
+    for key, n in sold.items():
+        assert stock.get(key, 0) >= n + 2, key  # plus the shelf margin
