@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -44,6 +45,55 @@ class Hold:
     quantity: int
 
 
+# Statements of the hot paths (placing, moving groups on, loading history), built once:
+# SQLAlchemy then skips building the expression and its cache key on every call.
+_LEDGER = stock_movements.insert()
+_TAKE = (
+    stock.update()
+    .where(stock.c.location_id == sa.bindparam("l"), stock.c.sku == sa.bindparam("s"))
+    .values(
+        on_hand=stock.c.on_hand - sa.bindparam("q"),
+        reserved=stock.c.reserved - sa.bindparam("q"),
+        updated_at=sa.bindparam("at_"),
+    )
+)
+_UNRESERVE = (
+    stock.update()
+    .where(stock.c.location_id == sa.bindparam("l"), stock.c.sku == sa.bindparam("s"))
+    .values(reserved=stock.c.reserved - sa.bindparam("q"), updated_at=sa.bindparam("at_"))
+)
+_CLOSE = (
+    reservations.update()
+    .where(
+        reservations.c.id.in_(sa.bindparam("ids", expanding=True)),
+        reservations.c.status == "active",
+    )
+    .values(status=sa.bindparam("st"), closed_at=sa.bindparam("at_"))
+    .returning(reservations.c.location_id, reservations.c.sku, reservations.c.quantity)
+)
+
+
+def _ledger_row(
+    location_id: str,
+    sku: str,
+    kind: MovementKind,
+    quantity: int,
+    reference: str | None,
+    note: str | None,
+    at: datetime,
+) -> dict[str, Any]:
+    return {
+        "id": new_id(),
+        "location_id": location_id,
+        "sku": sku,
+        "kind": kind.value,
+        "quantity": quantity,
+        "reference": reference,
+        "note": note,
+        "created_at": at,
+    }
+
+
 def _ledger(
     conn: Connection,
     location_id: str,
@@ -55,16 +105,7 @@ def _ledger(
     at: datetime | None = None,
 ) -> None:
     conn.execute(
-        stock_movements.insert().values(
-            id=new_id(),
-            location_id=location_id,
-            sku=sku,
-            kind=kind.value,
-            quantity=quantity,
-            reference=reference,
-            note=note,
-            created_at=at or utcnow(),
-        )
+        _LEDGER, _ledger_row(location_id, sku, kind, quantity, reference, note, at or utcnow())
     )
 
 
@@ -270,12 +311,7 @@ def _close(
     if not id_list:
         return []
     now = at or utcnow()
-    closed = conn.execute(
-        reservations.update()
-        .where(reservations.c.id.in_(id_list), reservations.c.status == "active")
-        .values(status=status, closed_at=now)
-        .returning(reservations.c.location_id, reservations.c.sku, reservations.c.quantity)
-    ).all()
+    closed = conn.execute(_CLOSE, {"ids": id_list, "st": status, "at_": now}).all()
     return sorted((r.location_id, r.sku, r.quantity) for r in closed)
 
 
@@ -284,13 +320,12 @@ def release(conn: Connection, ids: Iterable[UUID], *, at: datetime | None = None
     when it happened (a historic step), else now."""
     total = 0
     now = at or utcnow()
-    for location_id, sku, qty in _close(conn, ids, "released", now):
+    closed = _close(conn, ids, "released", now)
+    if closed:
         conn.execute(
-            stock.update()
-            .where(stock.c.location_id == location_id, stock.c.sku == sku)
-            .values(reserved=stock.c.reserved - qty, updated_at=now)
+            _UNRESERVE, [{"l": loc, "s": sku, "q": qty, "at_": now} for loc, sku, qty in closed]
         )
-        total += qty
+        total = sum(qty for _, _, qty in closed)
     return total
 
 
@@ -306,13 +341,14 @@ def consume(
     out): on hand and reserved both drop, and the ledger records it (at ``at``, else now)."""
     now = at or utcnow()
     closed = _close(conn, ids, "consumed", now)
-    for location_id, sku, qty in closed:
+    if closed:
         conn.execute(
-            stock.update()
-            .where(stock.c.location_id == location_id, stock.c.sku == sku)
-            .values(on_hand=stock.c.on_hand - qty, reserved=stock.c.reserved - qty, updated_at=now)
+            _TAKE, [{"l": loc, "s": sku, "q": qty, "at_": now} for loc, sku, qty in closed]
         )
-        _ledger(conn, location_id, sku, kind, -qty, reference, at=now)
+        conn.execute(
+            _LEDGER,
+            [_ledger_row(loc, sku, kind, -qty, reference, None, now) for loc, sku, qty in closed],
+        )
     return closed
 
 

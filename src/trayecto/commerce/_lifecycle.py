@@ -16,6 +16,7 @@ an order's groups in one transaction.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
@@ -38,11 +39,41 @@ from trayecto.commerce._views import customer_conditions, load_view
 from trayecto.db import write_transaction
 from trayecto.kernel import NotFoundError, ValidationError, new_id, utcnow
 
+# Statements run for every step of every order, built once (no expression nor cache key
+# to build on each call).
+_HOLDS_OF_GROUP = (
+    sa.select(allocations.c.reservation_id)
+    .where(allocations.c.group_id == sa.bindparam("g"))
+    .distinct()
+)
+_MOVE_GROUP = (
+    fulfilment_groups.update()
+    .where(fulfilment_groups.c.id == sa.bindparam("g"))
+    .values(status=sa.bindparam("st"), updated_at=sa.bindparam("at_"))
+)
+_GROUP_STATUSES = sa.select(fulfilment_groups.c.status).where(
+    fulfilment_groups.c.order_id == sa.bindparam("o")
+)
+_ORDER_STATUS = sa.select(orders.c.status).where(orders.c.id == sa.bindparam("o"))
+_SET_ORDER_STATUS = (
+    orders.update()
+    .where(orders.c.id == sa.bindparam("o"))
+    .values(status=sa.bindparam("st"), updated_at=sa.bindparam("at_"))
+)
+_EVENTS = order_events.insert()
+
+
+@dataclass(slots=True)
+class Known:
+    """An order's status and all its groups as the caller holds them, locked: moving
+    several groups in one transaction then needs no query to tell the order's status."""
+
+    status: str
+    groups: dict[UUID, Any]
+
 
 def reservation_ids(conn: Connection, group_id: UUID) -> list[UUID]:
-    ids = conn.execute(
-        sa.select(allocations.c.reservation_id).where(allocations.c.group_id == group_id).distinct()
-    ).scalars()
+    ids = conn.execute(_HOLDS_OF_GROUP, {"g": group_id}).scalars()
     return sorted(i for i in ids if i is not None)
 
 
@@ -54,7 +85,11 @@ def apply_status(
     note: str | None,
     detail: dict[str, Any] | None = None,
     at: datetime | None = None,
+    known: Known | None = None,
 ) -> None:
+    """Move ``group`` to ``target`` (checked), with the stock it implies and the history
+    rows; the order's status follows. With ``known``, ``group`` is one of its groups and
+    both are kept current."""
     method = Method(group.method)
     transfer = (
         group.pickup_location_id is not None and group.pickup_location_id != group.location_id
@@ -86,11 +121,7 @@ def apply_status(
         consume(
             conn, reservation_ids(conn, group.id), kind=MovementKind.SALE, reference=ref, at=now
         )
-    conn.execute(
-        fulfilment_groups.update()
-        .where(fulfilment_groups.c.id == group.id)
-        .values(status=target.value, updated_at=now)
-    )
+    conn.execute(_MOVE_GROUP, {"g": group.id, "st": target.value, "at_": now})
     events = [
         {
             "id": new_id(),
@@ -103,25 +134,30 @@ def apply_status(
             "occurred_at": now,
         }
     ]
-    change = refresh_status(conn, order_id, now)
+    if known is not None:
+        group.status = target.value
+    change = refresh_status(conn, order_id, now, known)
     if change is not None:
         events.append(change)
-    conn.execute(order_events.insert(), events)
+    conn.execute(_EVENTS, events)
 
 
-def refresh_status(conn: Connection, order_id: UUID, now: Any) -> dict[str, Any] | None:
+def refresh_status(
+    conn: Connection, order_id: UUID, now: Any, known: Known | None = None
+) -> dict[str, Any] | None:
     """Set the order's status from its groups'; the history row of the change, if any
-    (for the caller to insert)."""
-    statuses = conn.execute(
-        sa.select(fulfilment_groups.c.status).where(fulfilment_groups.c.order_id == order_id)
-    ).scalars()
+    (for the caller to insert). ``known``: the statuses as the caller holds them."""
+    if known is None:
+        statuses = list(conn.execute(_GROUP_STATUSES, {"o": order_id}).scalars())
+        old = conn.execute(_ORDER_STATUS, {"o": order_id}).scalar_one()
+    else:
+        statuses, old = [g.status for g in known.groups.values()], known.status
     new_status = order_status(GroupStatus(s) for s in statuses)
-    old = conn.execute(sa.select(orders.c.status).where(orders.c.id == order_id)).scalar_one()
     if new_status == old:
         return None
-    conn.execute(
-        orders.update().where(orders.c.id == order_id).values(status=new_status, updated_at=now)
-    )
+    conn.execute(_SET_ORDER_STATUS, {"o": order_id, "st": new_status, "at_": now})
+    if known is not None:
+        known.status = new_status
     return {
         "id": new_id(),
         "order_id": order_id,
@@ -197,6 +233,7 @@ def advance_steps(
     latest = utcnow() + MAX_SKEW
     with write_transaction(engine) as conn:
         groups = {g.id: SimpleNamespace(**g._mapping) for g in lock_groups(conn, order_id)}
+        known = Known(conn.execute(_ORDER_STATUS, {"o": order_id}).scalar_one(), groups)
         for i, (group_id, target, at) in enumerate(targets):
             group = groups.get(group_id)
             if group is None:
@@ -216,8 +253,8 @@ def advance_steps(
                     code="invalid_time",
                     field=f"steps.{i}.at" if len(targets) > 1 else "at",
                 )
-            apply_status(conn, order_id, group, target, note, at=at)
-            group.status, group.updated_at = target.value, at or utcnow()
+            apply_status(conn, order_id, group, target, note, at=at, known=known)
+            group.updated_at = at or utcnow()
         return load_view(conn, order_id) if answer else None
 
 
