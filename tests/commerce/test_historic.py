@@ -24,10 +24,12 @@ PLACED = datetime(2026, 3, 14, 10, 30, tzinfo=UTC)
         ("14/03/2026", "invalid_timestamp"),
         ("2026-13-01T00:00:00Z", "invalid_timestamp"),
         (1773484200, "invalid_type"),
-        ((utcnow() + timedelta(hours=1)).isoformat(), "placed_at_in_future"),
+        ("in an hour", "placed_at_in_future"),  # made in the test: ids must not vary
     ],
 )
 def test_placed_at_is_checked_and_the_error_names_it(value: object, code: str) -> None:
+    if value == "in an hour":
+        value = (utcnow() + timedelta(hours=1)).isoformat()
     with pytest.raises(ValidationError) as err:
         commerce.check_order({**order_body(), "placed_at": value})
     assert err.value.field == "placed_at"
@@ -125,3 +127,47 @@ def test_steps_refuse_times_out_of_order_or_in_the_future_and_roll_back(
     with pytest.raises(ConflictError) as illegal:
         commerce.advance_steps(retailer.engine, order_id, [(gid, "shipped", PLACED)])
     assert illegal.value.code == "illegal_transition"
+
+
+def test_a_historic_return_keeps_its_times_and_refuses_times_out_of_order(
+    retailer: Platform,
+) -> None:
+    e = retailer.engine
+    order_id, view = _historic(retailer, "H-9", lines=[("SKU-1", 2)])
+    (group,) = view["fulfilment_groups"]  # type: ignore[misc]
+    steps = [
+        (UUID(group["id"]), s, PLACED + timedelta(days=d))
+        for s, d in (("picking", 0), ("packed", 0), ("shipped", 1), ("delivered", 2))
+    ]
+    commerce.advance_steps(e, order_id, steps, answer=False)
+    req = commerce.check_return({"method": "by_post", "lines": [{"sku": "SKU-1", "quantity": 1}]})
+    with pytest.raises(ValidationError) as err:  # before the order was placed
+        commerce.request_return(e, order_id, req, at=PLACED - timedelta(days=1))
+    assert (err.value.code, err.value.field) == ("invalid_time", "at")
+    with pytest.raises(ValidationError) as err:
+        commerce.request_return(e, order_id, req, at=utcnow() + timedelta(days=1))
+    assert err.value.code == "invalid_time"
+    opened, arrived, checked, paid = (PLACED + timedelta(days=d) for d in (5, 7, 7.1, 9))
+    rid = UUID(commerce.request_return(e, order_id, req, at=opened)["id"])
+    with pytest.raises(ValidationError) as err:  # before the return was opened
+        commerce.receive_return(e, rid, at=opened - timedelta(hours=1))
+    assert err.value.code == "invalid_time"
+    assert commerce.get_return(e, rid)["status"] == "requested"  # nothing moved
+    commerce.receive_return(e, rid, at=arrived)
+    inspection = {"lines": [{"sku": "SKU-1", "condition": "as_new", "decision": "restock"}]}
+    commerce.inspect_return(e, rid, commerce.check_inspection(inspection), at=checked)
+    done = commerce.refund_return(e, rid, method="online", at=paid)
+    assert done["status"] == "refunded"
+    history = commerce.get_order(e, order_id)["history"]
+    times = {h["kind"]: h["at"] for h in history if h["kind"].startswith(("return_", "refund_"))}
+    assert times == {
+        "return_requested": opened.isoformat(),
+        "return_received": arrived.isoformat(),
+        "return_inspected": checked.isoformat(),
+        "refund_recorded": paid.isoformat(),
+    }
+    back = [m for m in commerce.movements(e, "SKU-1") if m.kind.value == "return"]
+    assert [m.created_at for m in back] == [checked]
+    (refund,) = [p for p in commerce.get_order(e, order_id)["payments"] if p["kind"] == "refund"]
+    assert refund["recorded_at"] == paid.isoformat()
+    assert commerce.check_ledger(e) == []

@@ -64,6 +64,7 @@ def test_load_places_every_order_and_imports_every_record(
             lines.setdefault(r.order_id, []).append((r.sku, r.quantity, _money(r.unit_price)))
     assert len(stored) == len(orders_csv)
     methods: Counter[str] = Counter()
+    returned = refunded = 0
     for row in orders_csv:
         order = stored[(CHANNEL[row["channel"]], row["order_id"])]
         assert lines[order.id] == lines_csv[row["order_id"]], row["order_id"]
@@ -80,8 +81,33 @@ def test_load_places_every_order_and_imports_every_record(
         if row["done_at"]:
             done = [h["at"] for h in view["history"] if h["to"] in ("delivered", "collected")]
             assert max(parse_timestamp(t) for t in done) == parse_timestamp(row["done_at"])
+        rmas = view["returns"]
+        if not row["returned_at"]:
+            assert rmas == [], row["order_id"]
+            continue
+        # the return, through the returns API at the simulated times
+        returned += 1
+        (rma,) = rmas
+        assert parse_timestamp(rma["created_at"]) == parse_timestamp(row["returned_at"])
+        units = sum(q for sku, q, _ in lines_csv[row["order_id"]] if sku == row["returned_sku"])
+        detail = commerce.get_return(platform.engine, UUID(rma["id"]))
+        assert [(ln["sku"], ln["quantity"]) for ln in detail["lines"]] == [
+            (row["returned_sku"], units)
+        ]
+        assert detail["reason"] == row["return_reason"]
+        refunds = [p for p in view["payments"] if p["kind"] == "refund"]
+        if row["refunded_at"]:
+            refunded += 1
+            assert rma["status"] == "refunded"
+            (refund,) = refunds
+            assert parse_timestamp(refund["recorded_at"]) == parse_timestamp(row["refunded_at"])
+            assert Decimal(refund["amount"]) == Decimal(detail["refund_total"])
+        else:
+            assert refunds == []
     assert methods["delivery"]
     assert methods["click_and_collect"]
+    assert refunded > 0
+    assert report.orders_returns == returned
     assert commerce.check_ledger(platform.engine) == []
 
     # customer records: each source holds exactly its customers.csv rows

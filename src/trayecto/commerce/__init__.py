@@ -33,6 +33,7 @@ from trayecto.commerce._lifecycle import (
     advance_group,
     advance_steps,
     cancel_order,
+    check_when,
     link_customer,
 )
 from trayecto.commerce._listings import (
@@ -127,6 +128,7 @@ __all__ = [
     "check_order",
     "check_product",
     "check_return",
+    "check_when",
     "customer_orders",
     "export_feed",
     "find_orders",

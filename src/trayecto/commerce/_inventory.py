@@ -130,9 +130,11 @@ def move(
     *,
     reference: str | None = None,
     note: str | None = None,
+    at: datetime | None = None,
 ) -> None:
-    """Change on hand by ``quantity`` (signed) and record it; refuses to go below the
-    reserved units (``insufficient_stock``)."""
+    """Change on hand by ``quantity`` (signed) and record it (at ``at``, else now); refuses
+    to go below the reserved units (``insufficient_stock``)."""
+    now = at or utcnow()
     if quantity == 0:
         return
     if quantity > 0:
@@ -144,7 +146,7 @@ def move(
             stock.c.sku == sku,
             stock.c.on_hand + quantity >= stock.c.reserved,
         )
-        .values(on_hand=stock.c.on_hand + quantity, updated_at=utcnow())
+        .values(on_hand=stock.c.on_hand + quantity, updated_at=now)
     )
     if result.rowcount != 1:
         raise InsufficientStock(
@@ -152,7 +154,7 @@ def move(
             field="quantity",
             details={"sku": sku, "location_id": location_id},
         )
-    _ledger(conn, location_id, sku, kind, quantity, reference, note)
+    _ledger(conn, location_id, sku, kind, quantity, reference, note, at=now)
 
 
 def set_count(

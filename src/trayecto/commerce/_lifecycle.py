@@ -72,6 +72,25 @@ class Known:
     groups: dict[UUID, Any]
 
 
+def check_when(at: datetime | None, not_before: datetime, field: str = "at") -> datetime:
+    """When a step happened: ``at`` (a historic step, e.g. a loaded year of orders), else
+    now. ``invalid_time`` when ``at`` lies in the future (beyond ``MAX_SKEW``) or before
+    ``not_before`` (the last change of what it moves on)."""
+    if at is None:
+        return utcnow()
+    if at > utcnow() + MAX_SKEW:
+        raise ValidationError(
+            f"{at.isoformat()} is in the future", code="invalid_time", field=field
+        )
+    if at < not_before:
+        raise ValidationError(
+            f"{at.isoformat()} is before the last change ({not_before.isoformat()})",
+            code="invalid_time",
+            field=field,
+        )
+    return at
+
+
 def reservation_ids(conn: Connection, group_id: UUID) -> list[UUID]:
     ids = conn.execute(_HOLDS_OF_GROUP, {"g": group_id}).scalars()
     return sorted(i for i in ids if i is not None)
@@ -230,7 +249,6 @@ def advance_steps(
     last change nor in the future; the first that is not rolls back all of them. Returns
     the order's view, or None with ``answer=False`` (a bulk loader that does not read it)."""
     targets = [(group_id, _target(status), at) for group_id, status, at in steps]
-    latest = utcnow() + MAX_SKEW
     with write_transaction(engine) as conn:
         groups = {g.id: SimpleNamespace(**g._mapping) for g in lock_groups(conn, order_id)}
         known = Known(conn.execute(_ORDER_STATUS, {"o": order_id}).scalar_one(), groups)
@@ -242,19 +260,10 @@ def advance_steps(
                     code="group_not_found",
                     field="group_id",
                 )
-            if at is not None and not group.updated_at <= at <= latest:
-                why = (
-                    "is in the future"
-                    if at > latest
-                    else f"is before the group's last change ({group.updated_at.isoformat()})"
-                )
-                raise ValidationError(
-                    f"{at.isoformat()} {why}",
-                    code="invalid_time",
-                    field=f"steps.{i}.at" if len(targets) > 1 else "at",
-                )
-            apply_status(conn, order_id, group, target, note, at=at, known=known)
-            group.updated_at = at or utcnow()
+            field = f"steps.{i}.at" if len(targets) > 1 else "at"
+            when = check_when(at, group.updated_at, field)
+            apply_status(conn, order_id, group, target, note, at=when, known=known)
+            group.updated_at = when
         return load_view(conn, order_id) if answer else None
 
 

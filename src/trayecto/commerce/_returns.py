@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from uuid import UUID
@@ -41,7 +42,7 @@ from trayecto.commerce._intake import (
     PaymentRequest,
     check_order,
 )
-from trayecto.commerce._lifecycle import cancel_order
+from trayecto.commerce._lifecycle import cancel_order, check_when
 from trayecto.commerce._model import (
     Capability,
     GroupStatus,
@@ -296,8 +297,11 @@ def _exchange_request(
     return replace(new, customer=customer)
 
 
-def request_return(engine: Engine, order_id: UUID, req: ReturnRequest) -> dict[str, Any]:
-    """Open a return (and place the exchange order when asked); see the module docstring."""
+def request_return(
+    engine: Engine, order_id: UUID, req: ReturnRequest, *, at: datetime | None = None
+) -> dict[str, Any]:
+    """Open a return (and place the exchange order when asked); see the module docstring.
+    ``at``: when it was opened, for a historic return (not before the order was placed)."""
     rid = new_id()
     with engine.connect() as conn:  # check first: an exchange must not be placed for nothing
         order = conn.execute(sa.select(orders).where(orders.c.id == order_id)).first()
@@ -317,9 +321,9 @@ def request_return(engine: Engine, order_id: UUID, req: ReturnRequest) -> dict[s
         exchange_id, _, _ = place_order(engine, new)
     try:
         with write_transaction(engine) as conn:
-            _lock_order(conn, order_id)
+            locked = _lock_order(conn, order_id)
             pieces = _plan_lines(_returnable(conn, order_id), req)  # again, under the lock
-            now = utcnow()
+            now = check_when(at, locked.placed_at)
             conn.execute(
                 returns.insert().values(
                     id=rid, order_id=order_id, status="requested", channel=req.channel,
@@ -388,9 +392,15 @@ def lock_return(conn: Connection, return_id: UUID, allowed: Sequence[str], step:
 
 
 def record_step(
-    conn: Connection, ret: Any, to: str, kind: str, detail: dict[str, Any], **values: Any
+    conn: Connection,
+    ret: Any,
+    to: str,
+    kind: str,
+    detail: dict[str, Any],
+    at: datetime | None = None,
+    **values: Any,
 ) -> None:
-    now = utcnow()
+    now = at or utcnow()
     conn.execute(
         returns.update().where(returns.c.id == ret.id).values(status=to, updated_at=now, **values)
     )
@@ -404,11 +414,13 @@ def record_step(
 
 
 def receive_return(
-    engine: Engine, return_id: UUID, *, location_id: str | None = None
+    engine: Engine, return_id: UUID, *, location_id: str | None = None, at: datetime | None = None
 ) -> dict[str, Any]:
-    """The goods arrived (by post) or were handed over (in a shop)."""
+    """The goods arrived (by post) or were handed over (in a shop); ``at``: when, for a
+    historic return (not before its last step)."""
     with write_transaction(engine) as conn:
         ret = lock_return(conn, return_id, ("requested",), "received")
+        now = check_when(at, ret.updated_at)
         where = ret.location_id
         if location_id is not None and location_id != where:
             loc = find_location(conn, location_id, "location_id")
@@ -419,7 +431,7 @@ def receive_return(
                 )  # fmt: skip
             where = loc.id
         record_step(
-            conn, ret, "received", "return_received", {"location_id": where}, location_id=where
+            conn, ret, "received", "return_received", {"location_id": where}, now, location_id=where
         )
         return return_view(conn, return_id)
 

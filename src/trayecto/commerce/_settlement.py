@@ -4,6 +4,7 @@ refund against the order's original payments. The rules are in ``_returns``' doc
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from uuid import UUID
@@ -12,18 +13,23 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from trayecto.commerce._inventory import move
+from trayecto.commerce._lifecycle import check_when
 from trayecto.commerce._model import LocationType, MovementKind, PaymentMethod
 from trayecto.commerce._return_requests import Inspection
 from trayecto.commerce._returns import CENT, find_location, lock_return, record_step, return_view
 from trayecto.commerce._tables import order_lines, orders, payments, return_lines
 from trayecto.db import write_transaction
-from trayecto.kernel import ConflictError, ValidationError, new_id, utcnow
+from trayecto.kernel import ConflictError, ValidationError, new_id
 
 
-def inspect_return(engine: Engine, return_id: UUID, lines: Sequence[Inspection]) -> dict[str, Any]:
-    """Condition and decision per SKU; stock moves through the ledger (module docstring)."""
+def inspect_return(
+    engine: Engine, return_id: UUID, lines: Sequence[Inspection], *, at: datetime | None = None
+) -> dict[str, Any]:
+    """Condition and decision per SKU; stock moves through the ledger (module docstring).
+    ``at``: when, for a historic return (not before its last step)."""
     with write_transaction(engine) as conn:
         ret = lock_return(conn, return_id, ("received",), "inspected")
+        now = check_when(at, ret.updated_at)
         rows = conn.execute(
             sa.select(return_lines, order_lines.c.unit_price, order_lines.c.quantity.label("lq"),
                       order_lines.c.discount)
@@ -84,9 +90,9 @@ def inspect_return(engine: Engine, return_id: UUID, lines: Sequence[Inspection])
             )  # fmt: skip
         # stock rows in one fixed order, like every other change of stock (the sort is
         # stable: the moves of one row keep their order, the return before what follows)
-        for at, sku, kind, qty, note in sorted(moves, key=lambda m: (m[0], m[1])):
-            move(conn, at, sku, kind, qty, reference=f"return:{return_id}", note=note)
-        record_step(conn, ret, "inspected", "return_inspected", {"lines": decided})
+        for where, sku, kind, qty, note in sorted(moves, key=lambda m: (m[0], m[1])):
+            move(conn, where, sku, kind, qty, reference=f"return:{return_id}", note=note, at=now)
+        record_step(conn, ret, "inspected", "return_inspected", {"lines": decided}, now)
         return return_view(conn, return_id)
 
 
@@ -96,13 +102,16 @@ def refund_return(
     *,
     method: str | None = None,
     reference: str | None = None,
+    at: datetime | None = None,
 ) -> dict[str, Any]:
     """Record the refund against the order's original payments (module docstring).
 
     ``method`` is needed only for what no recorded payment can take back (an order whose
-    payment was never recorded): the refund of that part is recorded with it."""
+    payment was never recorded): the refund of that part is recorded with it. ``at``: when,
+    for a historic return (not before its last step)."""
     with write_transaction(engine) as conn:
         ret = lock_return(conn, return_id, ("inspected",), "refunded")
+        now = check_when(at, ret.updated_at)
         value = Decimal(
             conn.execute(
                 sa.select(sa.func.coalesce(sa.func.sum(return_lines.c.refund_amount), 0)).where(
@@ -135,7 +144,6 @@ def refund_return(
                 .group_by(payments.c.refund_of)
             ).all()
         )
-        now = utcnow()
         rows, left = [], due
         for p in paid:
             room = Decimal(p.amount) - Decimal(refunded.get(p.id) or 0)
@@ -178,5 +186,5 @@ def refund_return(
                 for m, a, of in rows
             ],
         }
-        record_step(conn, ret, "refunded", "refund_recorded", detail, refund_total=due)
+        record_step(conn, ret, "refunded", "refund_recorded", detail, now, refund_total=due)
         return return_view(conn, return_id)

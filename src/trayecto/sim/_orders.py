@@ -18,7 +18,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
@@ -28,7 +28,7 @@ import orjson
 from sqlalchemy.engine import Engine
 
 from trayecto import commerce
-from trayecto.kernel import TrayectoError, parse_timestamp
+from trayecto.kernel import TrayectoError, parse_timestamp, utcnow
 
 _CHANNELS = {"web": "web", "app": "app", "marketplace": "marketplace", "store": "pos"}
 _METHODS = {
@@ -55,6 +55,8 @@ class OrdersReport:
     duplicates: int
     rejected: int
     rejects_path: str
+    #: Returns opened and taken as far as they got (received, inspected, refunded).
+    returns: int = 0
 
 
 def _spread(total: Decimal, weights: list[Decimal]) -> list[Decimal]:
@@ -167,6 +169,50 @@ def steps(
     return out
 
 
+#: How long a parcel sent back takes to reach the warehouse, and its inspection after that.
+_POST_DAYS = timedelta(days=2)
+_INSPECTION = timedelta(hours=2)
+
+
+def replay_return(
+    engine: Engine, order_id: UUID, row: dict[str, str], lines: list[dict[str, str]]
+) -> bool:
+    """The row's return through the returns API, at the simulated times: opened at
+    ``returned_at`` (every unit of ``returned_sku``; in the shop of a till or click & collect
+    sale, by post otherwise), received there at once in a shop or two days later by post,
+    inspected as new and restocked, refunded at ``refunded_at`` against the payment. Steps
+    the simulation had not reached by its end (or that would lie in the future) are left
+    for later. False when the row has no return."""
+    if not row["returned_at"] or not row["returned_sku"]:
+        return False
+    sku = row["returned_sku"]
+    quantity = sum(int(ln["quantity"]) for ln in lines if ln["sku"] == sku)
+    in_shop = row["fulfilment"] in ("in_store", "click_collect")
+    body: dict[str, Any] = {
+        "method": "in_store" if in_shop else "by_post",
+        "lines": [{"sku": sku, "quantity": quantity}],
+        "reason": row["return_reason"] or None,
+    }
+    if in_shop:
+        body["location_id"] = row["fulfilment_location"]
+    opened = parse_timestamp(row["returned_at"])
+    ret = commerce.request_return(engine, order_id, commerce.check_return(body), at=opened)
+    rid = UUID(ret["id"])
+    received = opened if in_shop else opened + _POST_DAYS
+    refunded = parse_timestamp(row["refunded_at"]) if row["refunded_at"] else None
+    now = utcnow()
+    if received > now or (refunded is not None and received > refunded):
+        return True
+    commerce.receive_return(engine, rid, at=received)
+    inspected = received + _INSPECTION
+    if refunded is None or inspected > refunded:
+        return True
+    inspection = {"lines": [{"sku": sku, "condition": "as_new", "decision": "restock"}]}
+    commerce.inspect_return(engine, rid, commerce.check_inspection(inspection), at=inspected)
+    commerce.refund_return(engine, rid, reference=f"sim-refund-{row['order_id']}", at=refunded)
+    return True
+
+
 def _lines_by_order(path: Path) -> dict[str, list[dict[str, str]]]:
     out: dict[str, list[dict[str, str]]] = {}
     with path.open(encoding="utf-8", newline="") as fh:
@@ -203,7 +249,7 @@ def load_orders(
     commerce.set_policy(engine, "pos", POS_POLICY)
     lines = _lines_by_order(root / "order_lines.csv")
     rows = sorted(_rows(root / "orders.csv"), key=lambda r: r[1]["placed_at"])
-    stored = duplicates = rejected = 0
+    stored = duplicates = rejected = returns = 0
     step = max(1, len(rows) // 200)
     with rejects_path.open("wb") as rejects:
         for n, (line, row) in enumerate(rows, 1):
@@ -216,6 +262,7 @@ def load_orders(
                     if walk:
                         commerce.advance_steps(engine, order_id, walk, answer=False)
                     stored += 1
+                    returns += replay_return(engine, order_id, row, lines[row["order_id"]])
                 else:
                     duplicates += 1
             except TrayectoError as exc:
@@ -223,4 +270,4 @@ def load_orders(
                 _reject(rejects, line, exc)
             if on_progress is not None and (n % step == 0 or n == len(rows)):
                 on_progress(n, len(rows))
-    return OrdersReport(len(rows), stored, duplicates, rejected, str(rejects_path))
+    return OrdersReport(len(rows), stored, duplicates, rejected, str(rejects_path), returns)

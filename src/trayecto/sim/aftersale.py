@@ -144,7 +144,7 @@ def place_order(w: World, p: Person, o: Order) -> str | None:
          status, w.sc.currency, cents(subtotal), cents(discount),
          cents(shipping), cents(tax), cents(total), sum(o.basket.quantities), coupon, *ship,
          *(iso(t) if t else "" for t in (done.shipped, done.ready, done.done, done.returned)),
-         done.returned_sku, iso(done.refunded) if done.refunded else ""],
+         done.returned_sku, done.return_reason, iso(done.refunded) if done.refunded else ""],
     )  # fmt: skip
     return order_id
 
@@ -167,6 +167,7 @@ class Done:
     done: int = 0  # delivered or collected
     returned: int = 0
     returned_sku: str = ""
+    return_reason: str = ""
     refunded: int = 0
 
 
@@ -241,7 +242,7 @@ class After:
             )
             self._mention(t + rng.randrange(1, 96) * HOUR, sentiment)
         if not done.done:  # not received by "now": no return
-            done.returned, done.returned_sku, done.refunded = 0, "", 0
+            done.returned, done.returned_sku, done.return_reason, done.refunded = 0, "", "", 0
         return done
 
     def _review(self, t: int, rating: int) -> None:
@@ -259,6 +260,7 @@ class After:
         reason = rng.choice(("dañado", "no era lo esperado", "pedido duplicado", "regalo repetido"))
         done.returned = self._server(t, "Product Returned", {**product.segment, "reason": reason})
         done.returned_sku = product.sku if done.returned else ""
+        done.return_reason = reason if done.returned else ""
         refunded = self._server(t + rng.randrange(2, 7) * DAY, "Order Refunded", {
             "total": total / 100, "currency": self.w.sc.currency, "products": [product.segment]})  # fmt: skip
         done.refunded = refunded if done.returned else 0

@@ -39,7 +39,7 @@ TABLES: dict[str, Sequence[str]] = {
         "email", "fulfilment", "fulfilment_location", "status", "currency", "subtotal",
         "discount", "shipping", "tax", "total", "items", "coupon",
         "ship_line1", "ship_postcode", "ship_city", "ship_country",
-        "shipped_at", "ready_at", "done_at", "returned_at", "returned_sku", "refunded_at",
+        "shipped_at", "ready_at", "done_at", "returned_at", "returned_sku", "return_reason", "refunded_at",
     ),
     "order_lines.csv": ("order_id", "line", "sku", "quantity", "unit_price", "amount"),
     "truth/persons.csv": (
