@@ -191,6 +191,15 @@ def test_accept_merges_reject_keeps_apart_and_each_says_so(
     assert "Fusionados." in flash
     assert f'href="/console/customers/{done.a.id}"' in flash
     assert f'id="pair-{one.id}"' not in shown  # it left the queue
+    # The 360 tells how the customer was put together, in the agent's words.
+    page = call(app, "GET", f"/console/customers/{done.a.id}", headers=agent).text
+    merges = page[page.index('id="merges"') : page.index("</section>", page.index('id="merges"'))]
+    assert "Fusionados en la cola de revisión por agent.es@example.es." in merges
+    agreed = [e for e in done.evidence if e["weight"] > 0]
+    assert agreed
+    assert merges.count('<span class="tag">') >= len(agreed)
+    for raw in ("accepted in review", "match weight", "probability", "run id", "fields"):
+        assert raw not in merges
     assert f'id="pair-{two.id}"' in shown
 
     r = call(

@@ -79,6 +79,44 @@ ATTRIBUTE_LABELS = {
     "region": N_("Region"),
     "country": N_("Country"),
 }
+
+#: The fields the model compares (``identity.Candidate.evidence``), in its words.
+FIELD_LABELS = {
+    "first_name": ATTRIBUTE_LABELS["first_name"],
+    "last_name": ATTRIBUTE_LABELS["last_name"],
+    "birth_date": ATTRIBUTE_LABELS["birth_date"],
+    "address": N_("Address, postcode and city"),
+    "email": ATTRIBUTE_LABELS["email"],
+    "phone": ATTRIBUTE_LABELS["phone"],
+}
+
+#: The comparison levels of the matching model (``identity.latest_model().described``);
+#: a level not listed here is shown as the model names it.
+LEVEL_LABELS = {
+    "exact": N_("exact"),
+    "swapped with the last name": N_("swapped with the last name"),
+    "swapped with the first name": N_("swapped with the first name"),
+    "one typo": N_("one typo"),
+    "similar, part or short form": N_("similar, part or short form"),
+    "different first names: different people": N_("different first names: different people"),
+    "typos": N_("typos"),
+    "one surname in common": N_("one surname in common"),
+    "different": N_("different"),
+    "day and month swapped": N_("day and month swapped"),
+    "one digit off": N_("one digit off"),
+    "different birth dates: different people": N_("different birth dates: different people"),
+    "same address": N_("same address"),
+    "similar address, same postcode": N_("similar address, same postcode"),
+    "same postcode": N_("same postcode"),
+    "same city": N_("same city"),
+    "another city": N_("another city"),
+    "an email in common": N_("an email in common"),
+    "typo in the email": N_("typo in the email"),
+    "a number in common": N_("a number in common"),
+    "same last 6 digits or one digit off": N_("same last 6 digits or one digit off"),
+    "missing on either side": N_("missing on one side"),
+}
+
 ATTRIBUTE_ORDER = list(ATTRIBUTE_LABELS)
 
 RULE_LABELS = {
@@ -97,6 +135,9 @@ MERGE_REASON_LABELS = {
     "shared strong identifier": N_("They share an identifier that belongs to one person."),
     "anonymous activity identified": N_("Anonymous activity was later identified."),
 }
+_PROBABLE = N_("The matching model found them to be one person (%(p)s probability).")
+_BY_HAND = N_("Merged in the review queue by %(who)s.")
+_REVIEWED = "accepted in review by "  # how identity words a merge decided in review
 
 REFUSAL_LABELS = {
     "weak_identifier": N_(
@@ -268,22 +309,46 @@ def channel_rows(view: identity.CustomerView, lb: Labels, fmt: Formatter) -> lis
 
 
 def _evidence(evidence: Mapping[str, Any] | None, lb: Labels, fmt: Formatter) -> list[str]:
+    """What a merge's or refusal's stored evidence says, in the visitor's words: the shared
+    identifiers, the fields the model found alike, the channel and record it came from, the
+    attributes that disagreed. Internal ids and scores (shown in the reason) are left out."""
     out: list[str] = []
     for key, value in (evidence or {}).items():
         if key == "identifiers" and isinstance(value, list):
             for item in value:
                 kind, _, val = str(item).partition(":")
                 out.append(f"{lb.of(ID_TYPE_LABELS, kind)}: {_show_value(fmt, kind, val)}")
-        elif isinstance(value, int | float | str | bool):
-            out.append(f"{key.replace('_', ' ')}: {value}")
+        elif key == "fields" and isinstance(value, list):
+            for e in value:
+                if isinstance(e, Mapping) and float(e.get("weight") or 0.0) > 0:
+                    level = lb.of(LEVEL_LABELS, str(e.get("level") or ""), fallback="—")
+                    out.append(f"{lb.of(FIELD_LABELS, str(e.get('field', '')))}: {level}")
+        elif key == "channel" and isinstance(value, str):
+            out.append(lb.channel(value))
+        elif key == "record_id" and isinstance(value, str):
+            out.append(lb._("record %(id)s") % {"id": value})
+        elif key == "type" and isinstance(value, str):
+            out.append(lb.of(ID_TYPE_LABELS, value))
+        elif key in ATTRIBUTE_LABELS and isinstance(value, str):
+            out.append(f"{lb.of(ATTRIBUTE_LABELS, key)}: {value}")
     return out
+
+
+def _reason(m: identity.Merge, lb: Labels, fmt: Formatter) -> str:
+    p = (m.evidence or {}).get("probability")
+    if m.kind == "probabilistic" and isinstance(p, int | float):
+        return lb._(_PROBABLE) % {"p": fmt.percent(float(p))}
+    if m.kind == "manual" and m.reason.startswith(_REVIEWED):
+        who = m.reason.removeprefix(_REVIEWED).removeprefix("console:")
+        return lb._(_BY_HAND) % {"who": who}
+    return lb.of(MERGE_REASON_LABELS, m.reason, fallback=m.reason)
 
 
 def merges(view: identity.CustomerView, lb: Labels, fmt: Formatter) -> list[dict[str, Any]]:
     return [
         {
             "kind": lb.of(MERGE_KIND_LABELS, m.kind),
-            "reason": lb.of(MERGE_REASON_LABELS, m.reason, fallback=m.reason),
+            "reason": _reason(m, lb, fmt),
             "evidence": _evidence(m.evidence, lb, fmt),
             "when": fmt.when(m.created_at),
             "undone": fmt.when(m.removed_at) if m.removed_at else None,

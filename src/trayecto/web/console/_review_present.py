@@ -9,46 +9,9 @@ from typing import Any
 
 from trayecto import identity
 from trayecto.web.console._i18n import N_, Formatter
-from trayecto.web.console._present import ATTRIBUTE_LABELS, Labels
+from trayecto.web.console._present import FIELD_LABELS, LEVEL_LABELS, Labels
 
 __all__ = ["FIELD_LABELS", "LEVEL_LABELS", "STATUS_LABELS", "candidate", "status_label"]
-
-#: The fields the model compares (``identity.Candidate.evidence``), in its words.
-FIELD_LABELS = {
-    "first_name": ATTRIBUTE_LABELS["first_name"],
-    "last_name": ATTRIBUTE_LABELS["last_name"],
-    "birth_date": ATTRIBUTE_LABELS["birth_date"],
-    "address": N_("Address, postcode and city"),
-    "email": ATTRIBUTE_LABELS["email"],
-    "phone": ATTRIBUTE_LABELS["phone"],
-}
-
-#: The comparison levels of the matching model (``identity.latest_model().described``);
-#: a level not listed here is shown as the model names it.
-LEVEL_LABELS = {
-    "exact": N_("exact"),
-    "swapped with the last name": N_("swapped with the last name"),
-    "swapped with the first name": N_("swapped with the first name"),
-    "one typo": N_("one typo"),
-    "similar, part or short form": N_("similar, part or short form"),
-    "different first names: different people": N_("different first names: different people"),
-    "typos": N_("typos"),
-    "one surname in common": N_("one surname in common"),
-    "different": N_("different"),
-    "day and month swapped": N_("day and month swapped"),
-    "one digit off": N_("one digit off"),
-    "different birth dates: different people": N_("different birth dates: different people"),
-    "same address": N_("same address"),
-    "similar address, same postcode": N_("similar address, same postcode"),
-    "same postcode": N_("same postcode"),
-    "same city": N_("same city"),
-    "another city": N_("another city"),
-    "an email in common": N_("an email in common"),
-    "typo in the email": N_("typo in the email"),
-    "a number in common": N_("a number in common"),
-    "same last 6 digits or one digit off": N_("same last 6 digits or one digit off"),
-    "missing on either side": N_("missing on one side"),
-}
 
 STATUS_LABELS = {
     "pending": N_("waiting for review"),
