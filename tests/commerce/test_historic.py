@@ -171,3 +171,21 @@ def test_a_historic_return_keeps_its_times_and_refuses_times_out_of_order(
     (refund,) = [p for p in commerce.get_order(e, order_id)["payments"] if p["kind"] == "refund"]
     assert refund["recorded_at"] == paid.isoformat()
     assert commerce.check_ledger(e) == []
+
+
+def test_goods_received_are_a_receipt_in_the_ledger_at_their_time(retailer: Platform) -> None:
+    e = retailer.engine
+    arrived = PLACED - timedelta(days=3)
+    level = commerce.receive_stock(e, "SHOP-BCN", "SKU-2", 7, reference="PO-1", at=arrived)
+    assert (level.on_hand, level.reserved) == (7, 0)  # SHOP-BCN had no SKU-2
+    (receipt,) = [m for m in commerce.movements(e, "SKU-2", "SHOP-BCN")]
+    assert (receipt.kind.value, receipt.quantity, receipt.reference, receipt.created_at) == (
+        "receipt",
+        7,
+        "PO-1",
+        arrived,
+    )
+    with pytest.raises(ValidationError) as err:
+        commerce.receive_stock(e, "SHOP-BCN", "SKU-2", 1, at=utcnow() + timedelta(hours=1))
+    assert (err.value.code, err.value.field) == ("invalid_time", "at")
+    assert commerce.check_ledger(e) == []

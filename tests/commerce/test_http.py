@@ -247,3 +247,39 @@ def test_a_location_rejects_over_http_and_the_cli(api: httpx.Client, server: Ser
     after = orjson.loads(out)
     kinds = [h["kind"] for h in after["history"]]
     assert kinds.count("order_resourced") == 2
+
+
+def test_goods_received_over_http_and_the_cli(api: httpx.Client, server: Server) -> None:
+    before = api.get("/api/inventory", params={"sku": "SKU-2"}).json()
+    zgz = next(x for x in before["locations"] if x["location_id"] == "ECOM-ZGZ")
+    r = api.post(
+        "/api/inventory/receipts",
+        json={"location_id": "ECOM-ZGZ", "sku": "SKU-2", "quantity": 12, "reference": "PO-881"},
+    )
+    assert r.status_code == 201, r.text
+    assert (r.json()["on_hand"], r.json()["available"]) == (
+        zgz["on_hand"] + 12,
+        zgz["available"] + 12,
+    )
+    # a location that never held the SKU gets its row
+    r = api.post(
+        "/api/inventory/receipts", json={"location_id": "WH-MAD", "sku": "SKU-4", "quantity": 3}
+    )
+    assert r.status_code == 201
+    assert r.json()["on_hand"] == 3
+    for body, status, field in (
+        ({"location_id": "WH-MAD", "sku": "SKU-4", "quantity": 0}, 400, "quantity"),
+        ({"location_id": "WH-MAD", "sku": "SKU-4", "quantity": "5"}, 400, "quantity"),
+        ({"location_id": "WH-MAD", "sku": "SKU-4", "quantity": 10_000_000}, 400, "quantity"),
+        ({"sku": "SKU-4", "quantity": 1}, 400, "location_id"),
+        ({"location_id": "NOWHERE", "sku": "SKU-4", "quantity": 1}, 404, "location_id"),
+        ({"location_id": "PP-VAL", "sku": "SKU-4", "quantity": 1}, 400, "location_id"),
+        ({"location_id": "WH-MAD", "sku": "NOPE", "quantity": 1}, 404, "sku"),
+    ):
+        r = api.post("/api/inventory/receipts", json=body)
+        assert r.status_code == status, (body, r.text)
+        assert r.json()["error"]["field"] == field
+    out = run_cli(server.env, "inventory", "receive", "SKU-4", "WH-MAD", "2", "--reference", "T-9")
+    assert "on hand 5" in out.stdout
+    check = run_cli(server.env, "inventory", "check")
+    assert check.returncode == 0, check.stdout

@@ -152,3 +152,35 @@ def test_opening_stock_covers_the_window_sales(small: sim.Manifest) -> None:
     assert sold
     for key, n in sold.items():
         assert stock.get(key, 0) >= n + 2, key  # plus the shelf margin
+
+
+def test_a_till_sale_the_shop_can_no_longer_serve_is_restocked_first(
+    platform: Platform, tmp_path: Path
+) -> None:
+    """Online orders took Barcelona's last SKU-3 (ship from store); the till sale of 8 that
+    the simulator recorded there gets a delivery of what it lacks an hour before it."""
+    from tests.commerce.conftest import LOCATIONS, PRODUCTS, STOCK, write
+    from trayecto.sim import _orders
+
+    e = platform.engine
+    for kind, text in (("locations", LOCATIONS), ("products", PRODUCTS), ("stock", STOCK)):
+        assert (
+            commerce.import_catalogue(e, kind, write(tmp_path, f"{kind}.csv", text)).rejected == 0
+        )
+    row = {
+        "order_id": "T-1", "channel": "store", "fulfilment": "in_store",
+        "fulfilment_location": "SHOP-BCN", "placed_at": "2026-10-24T17:19:17Z",
+    }  # fmt: skip
+    lines = [{"sku": "SKU-3", "quantity": "5"}, {"sku": "SKU-3", "quantity": "3"}]
+    (before,) = commerce.stock_levels(e, ["SKU-3"], "SHOP-BCN")
+    assert before.available == 6
+    assert _orders.restock(e, row, lines) is True
+    (after,) = commerce.stock_levels(e, ["SKU-3"], "SHOP-BCN")
+    assert after.available == 8 + 2  # what it lacked, and a shelf margin
+    (receipt,) = [
+        m for m in commerce.movements(e, "SKU-3", "SHOP-BCN") if m.kind.value == "receipt"
+    ]
+    assert receipt.quantity == 4
+    assert receipt.created_at == parse_timestamp("2026-10-24T16:19:17Z")
+    assert _orders.restock(e, row, lines) is False  # nothing missing now
+    assert commerce.check_ledger(e) == []

@@ -101,6 +101,25 @@ def show(sku: Annotated[str, typer.Argument(help="The SKU.")]) -> None:
     out.print(table)
 
 
+@inventory_app.command("receive")
+@friendly
+def receive(
+    sku: Annotated[str, typer.Argument(help="The SKU.")],
+    location: Annotated[str, typer.Argument(help="The location id where the goods arrived.")],
+    quantity: Annotated[int, typer.Argument(help="Units received.")],
+    reference: Annotated[
+        str | None, typer.Option(help="Delivery note, purchase order or transfer number.")
+    ] = None,
+) -> None:
+    """Goods arrived: on hand rises and the ledger records a receipt."""
+    with platform() as p:
+        lv = commerce.receive_stock(p.engine, location, sku, quantity, reference=reference)
+    out.print(
+        f"{lv.sku} at {lv.location_id}: on hand {lv.on_hand}, reserved {lv.reserved}, "
+        f"available {lv.available}"
+    )
+
+
 @inventory_app.command("check")
 @friendly
 def check() -> None:

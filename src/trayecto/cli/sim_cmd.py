@@ -161,8 +161,8 @@ def simulate(
             out.print(
                 f"orders: [green]{report.orders_stored:,} placed[/], "
                 f"{report.orders_duplicate:,} already there, {report.orders_rejected:,} rejected, "
-                f"{report.orders_returns:,} returns (the order and returns API, at their "
-                "simulated dates)"
+                f"{report.orders_returns:,} returns, {report.orders_restocks:,} shops restocked "
+                "for a till sale (the order, returns and stock APIs, at their simulated dates)"
             )
             if report.rejected:
                 out.print("rejected rows: " + ", ".join(report.rejects))

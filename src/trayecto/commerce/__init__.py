@@ -26,6 +26,7 @@ from trayecto.commerce._inventory import (
     check_ledger,
     hold_for,
     movements,
+    receive_stock,
     release_expired,
     stock_levels,
 )
@@ -159,6 +160,7 @@ __all__ = [
     "put_listing",
     "quote",
     "receive_return",
+    "receive_stock",
     "refund_return",
     "reject_group",
     "release_expired",

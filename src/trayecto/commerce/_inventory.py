@@ -24,8 +24,16 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from trayecto.commerce._intake import MAX_SKEW
 from trayecto.commerce._model import Movement, MovementKind, Reservation, StockLevel
-from trayecto.commerce._tables import location_load, reservations, stock, stock_movements
+from trayecto.commerce._tables import (
+    location_load,
+    locations,
+    products,
+    reservations,
+    stock,
+    stock_movements,
+)
 from trayecto.db import dialect_insert, write_transaction
 from trayecto.kernel import ConflictError, NotFoundError, ValidationError, new_id, utcnow
 
@@ -455,12 +463,65 @@ def cancel_hold(engine: Engine, reservation_id: UUID) -> int:
         return release(conn, [reservation_id])
 
 
+#: Most units one receipt may bring (a typo of a few zeros is refused, not stored).
+MAX_RECEIPT = 1_000_000
+
+
+def receive_stock(
+    engine: Engine,
+    location_id: str,
+    sku: str,
+    quantity: int,
+    *,
+    reference: str | None = None,
+    note: str | None = None,
+    at: datetime | None = None,
+) -> StockLevel:
+    """Goods arrived at a location (a supplier's delivery, a replenishment from the
+    warehouse outside trayecto): on hand rises and the ledger records a ``receipt`` (at
+    ``at``, else now: a historic receipt may not lie in the future). Returns the new level."""
+    if (
+        not isinstance(quantity, int)
+        or isinstance(quantity, bool)
+        or not 1 <= quantity <= MAX_RECEIPT
+    ):
+        raise ValidationError(
+            f"quantity must be a whole number from 1 to {MAX_RECEIPT:,}", field="quantity"
+        )
+    if at is not None and at > utcnow() + MAX_SKEW:
+        raise ValidationError(f"{at.isoformat()} is in the future", code="invalid_time", field="at")
+    with write_transaction(engine) as conn:
+        loc = conn.execute(
+            sa.select(locations.c.type, locations.c.active).where(locations.c.id == location_id)
+        ).first()
+        if loc is None:
+            raise NotFoundError(
+                f"no location {location_id!r}", code="location_not_found", field="location_id"
+            )
+        if loc.type == "pickup_point" or not loc.active:
+            raise ValidationError(
+                f"location {location_id} holds no stock (a pickup point, or inactive)",
+                code="location_cannot_serve",
+                field="location_id",
+            )
+        if conn.execute(sa.select(products.c.sku).where(products.c.sku == sku)).first() is None:
+            raise NotFoundError(f"no product {sku!r}", code="product_not_found", field="sku")
+        move(
+            conn, location_id, sku, MovementKind.RECEIPT, quantity,
+            reference=reference, note=note, at=at,
+        )  # fmt: skip
+        (level,) = stock_levels(conn, [sku], location_id)
+        return level
+
+
 def stock_levels(
-    engine: Engine | Connection, skus: Sequence[str] | None = None
+    engine: Engine | Connection, skus: Sequence[str] | None = None, location_id: str | None = None
 ) -> list[StockLevel]:
     query = sa.select(stock).order_by(stock.c.sku, stock.c.location_id)
     if skus is not None:
         query = query.where(stock.c.sku.in_(list(skus)))
+    if location_id is not None:
+        query = query.where(stock.c.location_id == location_id)
     if isinstance(engine, Connection):
         rows = engine.execute(query).all()
     else:

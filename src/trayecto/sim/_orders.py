@@ -28,7 +28,7 @@ import orjson
 from sqlalchemy.engine import Engine
 
 from trayecto import commerce
-from trayecto.kernel import TrayectoError, parse_timestamp, utcnow
+from trayecto.kernel import ConflictError, TrayectoError, parse_timestamp, utcnow
 
 _CHANNELS = {"web": "web", "app": "app", "marketplace": "marketplace", "store": "pos"}
 _METHODS = {
@@ -57,6 +57,8 @@ class OrdersReport:
     rejects_path: str
     #: Returns opened and taken as far as they got (received, inspected, refunded).
     returns: int = 0
+    #: Till sales whose shop had to be restocked first (see ``restock``).
+    restocks: int = 0
 
 
 def _spread(total: Decimal, weights: list[Decimal]) -> list[Decimal]:
@@ -169,6 +171,33 @@ def steps(
     return out
 
 
+#: A till sale's shop restocked the morning before: this long before the sale, and this
+#: many units more than the sale lacks (the shelf is not left empty).
+_RESTOCK_BEFORE = timedelta(hours=1)
+_RESTOCK_MARGIN = 2
+
+
+def restock(engine: Engine, row: dict[str, str], lines: list[dict[str, str]]) -> bool:
+    """A till sale the shop cannot serve any more: trayecto's sourcing sent some of the
+    shop's units to online orders (ship from store) where the simulator expected its
+    warehouse or supplier to, and replenishment is not simulated. The shop receives what
+    the sale lacks (``commerce.receive_stock``, a ledger receipt an hour before the sale),
+    as a store delivery would. False when nothing was missing."""
+    shop, when = row["fulfilment_location"], parse_timestamp(row["placed_at"]) - _RESTOCK_BEFORE
+    wanted: dict[str, int] = {}
+    for ln in lines:
+        wanted[ln["sku"]] = wanted.get(ln["sku"], 0) + int(ln["quantity"])
+    have = {lv.sku: lv.available for lv in commerce.stock_levels(engine, sorted(wanted), shop)}
+    received = False
+    for sku, n in sorted(wanted.items()):
+        if have.get(sku, 0) < n:
+            missing = n - have.get(sku, 0) + _RESTOCK_MARGIN
+            reference = f"sim-restock-{row['order_id']}"
+            commerce.receive_stock(engine, shop, sku, missing, reference=reference, at=when)
+            received = True
+    return received
+
+
 #: How long a parcel sent back takes to reach the warehouse, and its inspection after that.
 _POST_DAYS = timedelta(days=2)
 _INSPECTION = timedelta(hours=2)
@@ -249,13 +278,22 @@ def load_orders(
     commerce.set_policy(engine, "pos", POS_POLICY)
     lines = _lines_by_order(root / "order_lines.csv")
     rows = sorted(_rows(root / "orders.csv"), key=lambda r: r[1]["placed_at"])
-    stored = duplicates = rejected = returns = 0
+    stored = duplicates = rejected = returns = restocks = 0
     step = max(1, len(rows) // 200)
     with rejects_path.open("wb") as rejects:
         for n, (line, row) in enumerate(rows, 1):
             try:
                 req = commerce.check_order(order_body(row, lines[row["order_id"]]), region=region)
-                order_id, created, view = commerce.place_order(engine, req)
+                try:
+                    order_id, created, view = commerce.place_order(engine, req)
+                except ConflictError as exc:
+                    till = row["fulfilment"] == "in_store"
+                    if not (till and exc.code == "insufficient_stock"):
+                        raise
+                    if not restock(engine, row, lines[row["order_id"]]):
+                        raise
+                    restocks += 1
+                    order_id, created, view = commerce.place_order(engine, req)
                 if created:
                     assert view is not None
                     walk = steps(row, view["fulfilment_groups"])
@@ -270,4 +308,6 @@ def load_orders(
                 _reject(rejects, line, exc)
             if on_progress is not None and (n % step == 0 or n == len(rows)):
                 on_progress(n, len(rows))
-    return OrdersReport(len(rows), stored, duplicates, rejected, str(rejects_path), returns)
+    return OrdersReport(
+        len(rows), stored, duplicates, rejected, str(rejects_path), returns, restocks
+    )

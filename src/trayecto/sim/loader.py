@@ -68,6 +68,8 @@ class LoadReport:
     orders_rejected: int = 0
     #: Returns of orders.csv replayed through the returns API (with the orders placed now).
     orders_returns: int = 0
+    #: Till sales whose shop received stock first (a simulated store delivery).
+    orders_restocks: int = 0
 
 
 def load(
@@ -160,7 +162,7 @@ def load(
             rejected += records.rejected
             if records.rejected:
                 rejects.append(records.rejects_path)
-    placed = (0, 0, 0, 0)
+    placed = (0, 0, 0, 0, 0)
     if (manifest.root / "orders.csv").is_file():
         where = (rejects_dir or manifest.root) / "orders.csv.rejects.jsonl"
 
@@ -171,7 +173,13 @@ def load(
         orders = load_orders(
             engine, manifest.root, region=region, rejects_path=where, on_progress=order_progress
         )
-        placed = (orders.stored, orders.duplicates, orders.rejected, orders.returns)
+        placed = (
+            orders.stored,
+            orders.duplicates,
+            orders.rejected,
+            orders.returns,
+            orders.restocks,
+        )
         rejected += orders.rejected
         if orders.rejected:
             rejects.append(orders.rejects_path)

@@ -313,6 +313,35 @@ def build_router(platform: Platform) -> APIRouter:
             }
         )
 
+    @router.post(
+        "/inventory/receipts", status_code=201, summary="Goods arrived at a location: on hand rises"
+    )
+    async def receive_goods(request: Request, _t: Annotated[access.ApiToken, staff]) -> Response:
+        body = await _json(request)
+        if not isinstance(body, dict):
+            raise ValidationError("body must be an object", code="invalid_type", field="body")
+        for name in ("location_id", "sku"):
+            if not isinstance(body.get(name), str) or not body[name].strip():
+                raise ValidationError(f"{name} is required", code="missing_field", field=name)
+        quantity = body.get("quantity")
+        if not isinstance(quantity, int) or isinstance(quantity, bool):
+            raise ValidationError("quantity must be a whole number", field="quantity")
+        reference = body.get("reference")
+        if reference is not None and (not isinstance(reference, str) or len(reference) > 200):
+            raise ValidationError(
+                "reference must be text of at most 200 characters", field="reference"
+            )
+        level = await run_in_threadpool(
+            lambda: commerce.receive_stock(
+                engine,
+                body["location_id"].strip(),
+                body["sku"].strip(),
+                quantity,
+                reference=reference,
+            )
+        )
+        return json_response(level.to_dict(), 201)
+
     @router.post("/reservations", status_code=201, summary="Hold units for a cart or payment")
     async def hold(request: Request, _t: Annotated[access.ApiToken, admin]) -> Response:
         from datetime import timedelta
