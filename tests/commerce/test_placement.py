@@ -122,3 +122,31 @@ def test_a_duplicate_answers_the_stored_order_even_when_stock_ran_out(shop: Plat
     assert created
     again, created_again, view = commerce.place_order(shop.engine, req)
     assert (again, created_again, view) == (oid, False, None)
+
+
+def test_placing_survives_connections_the_database_dropped(shop: Platform) -> None:
+    """When the server drops the connections the order store holds (a restart, a
+    failover), the next order still goes through (the pool pings a connection before use)."""
+    e = shop.engine
+    if e.dialect.name != "postgresql":
+        pytest.skip("SQLite has no server to drop connections")
+    first, created, _ = commerce.place_order(
+        e, commerce.check_order(order_body("K-1", lines=[("P1", 1)]))
+    )
+    assert created
+    other = sa.create_engine(e.url)  # not from the pool the store uses
+    with other.connect() as conn:
+        dropped = conn.execute(
+            sa.text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ).scalar_one()
+    other.dispose()
+    assert dropped >= 1  # the store's idle connection, at least
+    second, created, _ = commerce.place_order(
+        e, commerce.check_order(order_body("K-2", lines=[("P1", 1)]))
+    )
+    assert created
+    assert second != first
+    assert commerce.check_ledger(e) == []
