@@ -1,12 +1,14 @@
-"""``trayecto demo``: the simulated retailer loaded through the public paths, a fresh admin
-token, console logins, then the server."""
+"""``trayecto demo``: the simulated retailer loaded through the public paths, identity
+resolution brought up to date (``trayecto resolve``: every event stitched, then the
+probabilistic matcher: probable duplicates merged or queued for the review page), a fresh
+admin token, console logins, then the server."""
 
 from __future__ import annotations
 
 from sqlalchemy.engine import Engine
 
 from trayecto import access
-from trayecto.cli import sim_cmd
+from trayecto.cli import identity_cmd, sim_cmd
 from trayecto.cli._common import out, platform
 from trayecto.kernel import NotFoundError, utcnow
 
@@ -39,6 +41,9 @@ def run(*, host: str, port: int, serve_after: bool, customers: int, days: int) -
     sim_cmd.simulate(
         customers=customers, days=days, seed=42, scenario=None, out_dir=None, load=True
     )
+    # What exists of resolution: stitching, then matching (new and changed customers only,
+    # so a second run does little).
+    identity_cmd.resolve(upper=None, lower=None, full=False, retrain=False, matching=True)
     with platform() as p:
         # Tokens are stored hashed, so each run issues a fresh demo token.
         token_name = f"demo-admin-{utcnow():%Y%m%d-%H%M%S-%f}"

@@ -308,7 +308,8 @@ def demo(
     customers: Annotated[int, typer.Option(help="Customers of the simulated retailer.")] = 5000,
     days: Annotated[int, typer.Option(help="Days of history.")] = 365,
 ) -> None:
-    """Load the simulated demo retailer (idempotent), print an admin token, then serve."""
+    """Load the simulated demo retailer (idempotent), resolve identities, print an admin
+    token and console logins, then serve."""
     from trayecto.cli import demo_cmd
 
     demo_cmd.run(host=host, port=port, serve_after=serve_after, customers=customers, days=days)
