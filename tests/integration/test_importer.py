@@ -69,6 +69,13 @@ def test_jsonl_with_bad_lines_keeps_every_valid_row_and_names_the_bad(
     stored = collect.query_events(platform.engine, collect.EventFilter(user_id="C0003")).data
     assert stored[0].location_id == "SEV-CENTRO"
     assert stored[0].channel == "store"
+    # Worker processes append chunks in turns: a follower reading the log by id from the
+    # start, a chunk at a time, sees every event once.
+    seen, after = [], None
+    while page := collect.read_log(platform.engine, after, limit=7):
+        seen += [e.message_id for e in page]
+        after = page[-1].id
+    assert sorted(seen) == sorted(f"imp-{i}" for i in range(50))
 
 
 @pytest.mark.parametrize("workers", [0, 2], ids=["one-process", "two-workers"])

@@ -39,6 +39,7 @@ from trayecto.collect._pipeline import (
     prepared,
     worker_count,
 )
+from trayecto.db import engine_spec
 from trayecto.kernel import ValidationError
 
 __all__ = ["FORMATS", "ImportReport", "import_events", "parse_mapping"]
@@ -329,9 +330,12 @@ def import_events(
     def done() -> int:
         return counters[0].done if counters else parquet_done[0]
 
-    work = PrepareCall(origin, max_message_bytes, engine.dialect.name)
-    n_rows = valid = rejected = 0
-    parts = prepared(chunks(rows, chunk_rows), work, worker_count(workers, path.stat().st_size))
+    processes = worker_count(workers, path.stat().st_size)
+    # With worker processes each appends its own chunks (to its own engine of this store).
+    store = engine_spec(engine) if processes else None
+    work = PrepareCall(origin, max_message_bytes, engine.dialect.name, store)
+    n_rows = valid = rejected = appended = 0
+    parts = prepared(chunks(rows, chunk_rows), work, processes, store)
     with rejects_path.open("wb") as rejects, no_cyclic_gc():
         # The first chunk before the writer thread starts: with the "fork" start method the
         # pool forks all its workers at its first task, and a fork is safest single-threaded.
@@ -339,16 +343,18 @@ def import_events(
         with ChunkWriter(engine) as writer:
             while chunk is not None:
                 n_rows += chunk.lines
-                valid += len(chunk.rows)
+                valid += chunk.valid
                 rejected += len(chunk.rejects)
                 for bad in chunk.rejects:
                     rejects.write(orjson.dumps(bad) + b"\n")
-                if chunk.rows:
+                if chunk.stored is not None:
+                    appended += chunk.stored
+                elif chunk.rows:
                     writer.put(chunk.rows)
                 if on_progress:
                     on_progress(done(), total)
                 chunk = next(parts, None)
-        stored = writer.stored
+        stored = writer.stored + appended
 
     return ImportReport(
         path=str(path),

@@ -1,8 +1,11 @@
-"""The bulk importer's pipeline: chunks of lines are parsed, validated and encoded on worker
-processes (the CPU-bound part, on every core rather than under one interpreter lock) and
-appended by a writer thread, one transaction a chunk, while the next ones are prepared.
-Chunks come back in file order with at most two per worker in flight, so memory stays flat
-whatever the file's size.
+"""The bulk importer's pipeline: chunks of lines are parsed, validated, encoded **and
+appended** on worker processes, one transaction a chunk, each worker with its own engine
+(the CPU-bound part on every core rather than under one interpreter lock, and the rows
+never travel back to be unpickled); the store's writer lock makes the workers take turns
+(while one appends, the other parses), and ``append_rows`` keeps the log's id order its
+commit order. Only counts and rejects come back, in file order, with at most two chunks
+per worker in flight, so memory stays flat whatever the file's size. In one process (small
+files, ``--workers 0``) chunks are prepared by the caller and appended by a writer thread.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from sqlalchemy.engine import Engine
 
 from trayecto.collect._contracts import InvalidMessage, NativeEvent, Origin, check_message
 from trayecto.collect._store import append_rows, encode_rows
-from trayecto.db import write_transaction
+from trayecto.db import EngineSpec, write_transaction
 from trayecto.kernel import utcnow
 
 __all__ = [
@@ -108,9 +111,25 @@ class ChunkWriter:
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    rows: list[tuple[Any, ...]]  # driver-ready, for ``append_rows``
+    rows: list[tuple[Any, ...]]  # driver-ready, for ``append_rows`` (empty once appended)
     rejects: list[dict[str, Any]]
     lines: int
+    valid: int = 0  # rows that passed (appended by the worker when ``stored`` is set)
+    stored: int | None = None  # rows the worker appended (new ones); None: not appended yet
+
+
+# The engine of a worker process (made by ``_open_store`` from the parent's spec).
+_WORKER_ENGINE: Engine | None = None
+
+
+def _open_store(spec: EngineSpec | None) -> None:
+    """Worker initializer: no cyclic GC (see ``no_cyclic_gc``), and its own engine."""
+    global _WORKER_ENGINE
+    gc.disable()
+    if spec is not None:
+        _WORKER_ENGINE = (
+            spec.create(pool_size=1, max_overflow=0) if "postgresql" in spec.url else spec.create()
+        )
 
 
 def _prepare(
@@ -149,7 +168,8 @@ def _prepare(
                     "field": exc.field or None,
                 }
             )
-    return Prepared(encode_rows(events, dialect), rejects, len(chunk))
+    rows = encode_rows(events, dialect)
+    return Prepared(rows, rejects, len(chunk), len(rows))
 
 
 def chunks(items: Iterable[tuple[int, Any]], size: int) -> Iterator[list[tuple[int, Any]]]:
@@ -178,16 +198,17 @@ def prepared(
     chunks: Iterator[list[tuple[int, Any]]],
     work: Callable[[list[tuple[int, Any]], datetime], Prepared],
     workers: int,
+    store: EngineSpec | None = None,
 ) -> Iterator[Prepared]:
     """Prepared chunks in file order: in this process, or on ``workers`` processes with at
-    most two chunks per worker in flight."""
+    most two chunks per worker in flight (each opening ``store``, when given, to append)."""
     if workers <= 0:
         for chunk in chunks:
             yield work(chunk, utcnow())
         return
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=gc.disable)
+    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_open_store, initargs=(store,))
     pending: deque[Future[Prepared]] = deque()
     try:
         for chunk in chunks:
@@ -202,11 +223,21 @@ def prepared(
 
 @dataclass(frozen=True, slots=True)
 class PrepareCall:
-    """``_prepare`` bound to one import's settings (picklable, unlike a closure)."""
+    """``_prepare`` bound to one import's settings (picklable, unlike a closure). With
+    ``store``, a worker process also appends the chunk, to its own engine of that store."""
 
     origin: Origin
     max_bytes: int
     dialect: str
+    store: EngineSpec | None = None
 
     def __call__(self, chunk: list[tuple[int, Any]], received_at: datetime) -> Prepared:
-        return _prepare(chunk, received_at, self.origin, self.max_bytes, self.dialect)
+        done = _prepare(chunk, received_at, self.origin, self.max_bytes, self.dialect)
+        engine = _WORKER_ENGINE
+        if self.store is None or engine is None:  # in the caller: its writer appends
+            return done
+        stored = 0
+        if done.rows:
+            with write_transaction(engine) as conn:
+                stored = append_rows(conn, done.rows)
+        return Prepared([], done.rejects, done.lines, len(done.rows), stored)

@@ -5,8 +5,10 @@ Domains define their tables on ``metadata``; nothing here knows a domain.
 
 from trayecto.db.bulk import bulk_insert, bulk_update
 from trayecto.db.engine import (
+    EngineSpec,
     create_db_engine,
     dialect_insert,
+    engine_spec,
     sqlite_write_lock,
     wipe_free_space,
     write_transaction,
@@ -16,6 +18,7 @@ from trayecto.db.types import JSONDoc, UTCDateTime, from_epoch_us, metadata, to_
 
 __all__ = [
     "HEAD",
+    "EngineSpec",
     "JSONDoc",
     "UTCDateTime",
     "bulk_insert",
@@ -23,6 +26,7 @@ __all__ = [
     "create_db_engine",
     "current_revision",
     "dialect_insert",
+    "engine_spec",
     "from_epoch_us",
     "head_revision",
     "metadata",

@@ -7,8 +7,10 @@ import fcntl
 import os
 import sqlite3
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +21,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 __all__ = [
+    "EngineSpec",
     "create_db_engine",
     "dialect_insert",
+    "engine_spec",
     "sqlite_write_lock",
     "wipe_free_space",
     "write_transaction",
@@ -29,6 +33,29 @@ __all__ = [
 
 def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
+
+
+#: How each engine made here was configured, so another process can make its twin.
+_SPECS: weakref.WeakKeyDictionary[Engine, EngineSpec] = weakref.WeakKeyDictionary()
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSpec:
+    """What it takes to open the same store from another process (picklable): a worker
+    process must not use connections it inherited by fork; it makes its own engine."""
+
+    url: str
+    sqlite_synchronous: str = "FULL"
+
+    def create(self, **kwargs: Any) -> Engine:
+        return create_db_engine(self.url, sqlite_synchronous=self.sqlite_synchronous, **kwargs)
+
+
+def engine_spec(engine: Engine) -> EngineSpec:
+    """The spec of ``engine`` (made by ``create_db_engine``, or any engine: then its URL
+    and the default settings)."""
+    found = _SPECS.get(engine)
+    return found or EngineSpec(engine.url.render_as_string(hide_password=False))
 
 
 def create_db_engine(url: str, *, sqlite_synchronous: str = "FULL", **kwargs: Any) -> Engine:
@@ -51,13 +78,16 @@ def create_db_engine(url: str, *, sqlite_synchronous: str = "FULL", **kwargs: An
             url, connect_args={"check_same_thread": False, "timeout": 30}, **common
         )
         _configure_sqlite(engine, sqlite_synchronous)
+        _SPECS[engine] = EngineSpec(url, sqlite_synchronous)
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     common.setdefault("pool_size", 10)
     common.setdefault("max_overflow", 20)
     common.setdefault("pool_pre_ping", True)
-    return sa.create_engine(url, **common)
+    engine = sa.create_engine(url, **common)
+    _SPECS[engine] = EngineSpec(url)
+    return engine
 
 
 def _configure_sqlite(engine: Engine, synchronous: str) -> None:
