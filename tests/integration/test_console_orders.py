@@ -18,6 +18,7 @@ import pytest
 from fastapi import FastAPI
 
 from tests.commerce.conftest import PRODUCTS, STOCK, order_body, write
+from tests.helpers import csrf_of
 from trayecto import access, collect, commerce, identity
 from trayecto.access import _users
 from trayecto.bootstrap import Platform
@@ -413,12 +414,6 @@ def test_who_sees_orders_and_stock(store: Store, app: FastAPI) -> None:
 
 
 # --- acting on an order (shop staff, admins) ----------------------------------------------
-
-
-def csrf_of(html: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert found, "the page has no form with a CSRF token"
-    return found.group(1)
 
 
 def shipment(html: str, n: int) -> str:

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from tests.helpers import csrf_of
 from tests.identity._pairs import queue_pairs
 from trayecto import access, identity
 from trayecto.access import _users
@@ -58,12 +59,6 @@ def signed_in(platform: Platform, role: str, locale: str = "es") -> dict[str, st
     )
     token = access.start_session(platform.engine, user, timedelta(hours=1)).secret
     return {"Cookie": f"trayecto_session={token}"}
-
-
-def csrf_of(html: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert found is not None
-    return found.group(1)
 
 
 def pair_html(html: str, candidate_id: UUID) -> str:
