@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 import sqlalchemy as sa
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from sqlalchemy.engine import Engine
 
 from tests.identity._helpers import active_customers, customer_of, run, snapshot, touch
 from trayecto import identity
@@ -100,6 +103,59 @@ def test_shared_tablet_never_fuses_two_known_customers(platform: Platform) -> No
     run(e, touch("web", "identify", anon="kiosk", traits={"email": "tres@x.es"}))
     run(e, touch("web", "identify", anon="kiosk", traits={"phone": "611223344"}))
     assert customer_of(e, "email", "tres@x.es") != customer_of(e, "phone", "+34611223344")
+
+
+def _attributed(e: Engine, event_id: UUID) -> int:
+    with e.connect() as conn:
+        return int(
+            conn.execute(
+                sa.text("SELECT count(*) FROM id_event_profiles WHERE event_id = :e"),
+                {"e": event_id if e.dialect.name == "postgresql" else event_id.hex},
+            ).scalar_one()
+        )
+
+
+def test_an_anonymous_till_sale_joins_its_ticket_not_the_tills_first_shopper(
+    platform: Platform,
+) -> None:
+    """A shop's till is the shop's: its device id identifies no shopper. An anonymous sale
+    carries its own ticket id, so it joins that ticket's profile (and the customer, once
+    a later message names both)."""
+    e = platform.engine
+    run(e, touch("store", "identify", user="L1", device="till-MAD", traits={"email": "a@x.es"}))
+    run(e, touch("store", "identify", user="L2", device="till-MAD", traits={"email": "b@x.es"}))
+    sale = touch("store", "track", anon="TK-MAD-0001", device="till-MAD")
+    run(e, sale)
+    with e.connect() as conn:
+        till = conn.execute(
+            sa.text("SELECT count(*) FROM id_identities WHERE value = 'till-MAD'")
+        ).scalar_one()
+    assert till == 0
+    assert _attributed(e, sale.event_id) == 1
+    ticket = customer_of(e, "anonymous_id", "TK-MAD-0001")
+    assert ticket not in (customer_of(e, "pos_id", "L1"), customer_of(e, "pos_id", "L2"))
+    # the receipt e-mailed later names the ticket and the shopper: the sale joins her
+    run(e, touch("store", "identify", user="L1", anon="TK-MAD-0001"))
+    lucia = customer_of(e, "pos_id", "L1")
+    assert customer_of(e, "anonymous_id", "TK-MAD-0001") == lucia
+    assert sale.event_id in {r.event_id for r in identity.event_refs(e, lucia, limit=50)}
+
+
+def test_a_shared_device_neither_links_nor_claims_a_new_session(platform: Platform) -> None:
+    """A web kiosk two known customers used is shared: a new session on it is its own
+    profile (not the first customer's), and a message with only the kiosk is nobody's."""
+    e = platform.engine
+    run(e, touch("web", "identify", user="W1", device="kiosk-1", traits={"email": "c@x.es"}))
+    run(e, touch("web", "identify", user="W2", device="kiosk-1", traits={"email": "d@x.es"}))
+    assert refusals(platform) == ["weak_identifier"]
+    visit = touch("web", "track", anon="sess-9", device="kiosk-1")
+    run(e, visit)
+    assert _attributed(e, visit.event_id) == 1
+    session = customer_of(e, "anonymous_id", "sess-9")
+    assert session not in (customer_of(e, "online_id", "W1"), customer_of(e, "online_id", "W2"))
+    orphan = touch("web", "track", device="kiosk-1")
+    run(e, orphan)
+    assert _attributed(e, orphan.event_id) == 0
 
 
 def test_household_sharing_email_keeps_two_customer_numbers_apart(platform: Platform) -> None:

@@ -69,9 +69,19 @@ def test_identify_traits_give_identifiers_strongest_first() -> None:
         (IdType.LOYALTY_CARD, "2901084010832"),
         (IdType.EMAIL, "a@b.es"),
         (IdType.PHONE, "+34604446145"),
-        (IdType.DEVICE_ID, "tablet-MAD-dev"),
-        (IdType.ANONYMOUS_ID, "tablet-MAD"),
+        (IdType.ANONYMOUS_ID, "tablet-MAD"),  # the shop's tablet device: not the shopper's
     ]
+    on_the_phone = identifiers_from_event(
+        channel="app",
+        type_="track",
+        user_id=None,
+        anonymous_id="a9",
+        previous_id=None,
+        traits=None,
+        context={"device": {"id": "iphone-9"}},
+        region="ES",
+    )
+    assert on_the_phone == [(IdType.DEVICE_ID, "iphone-9"), (IdType.ANONYMOUS_ID, "a9")]
 
 
 def test_attributes_from_segment_traits_and_records() -> None:

@@ -193,6 +193,10 @@ def _traits_identifiers(traits: dict[str, Any], region: str) -> list[Identifier]
     return out
 
 
+#: Channels whose devices are the shop's own hardware (see ``identifiers_from_event``).
+SHOP_CHANNELS = frozenset({"store"})
+
+
 def identifiers_from_event(
     *,
     channel: str,
@@ -223,7 +227,10 @@ def identifiers_from_event(
     if type_ == "alias" and previous_id:
         out.append((IdType.ANONYMOUS_ID, previous_id[:200]))
     device = context.get("device") if context else None
-    if isinstance(device, dict):
+    # A shop's till, mobile till or tablet belongs to the shop, not to whoever is served
+    # at it: its id would tie every shopper to the first one seen there (until a second
+    # known shopper showed it shared). Devices of the other channels are the person's own.
+    if isinstance(device, dict) and channel not in SHOP_CHANNELS:
         dev = device.get("id")
         if isinstance(dev, str) and dev and dev != anonymous_id:
             out.append((IdType.DEVICE_ID, dev[:200]))

@@ -196,16 +196,18 @@ def place(
         owner = owners[ident]
         if graph.customer_of(owner) == linked_to or graph.customer_of(owner) in refused:
             continue
+        if not RULES[ident[0]].strong and graph.is_shared(ident):
+            continue  # a shared till or tablet says nothing about who this is
         evidence = [i for i in ids if owners.get(i) == owner]
         if graph.try_link(primary, owner, evidence, at):
             linked_to = graph.customer_of(primary)
 
     if others:
         _refuse_conflicts(graph, primary, every_owner, others, at)
-    top = ids[0]
-    if not RULES[top[0]].strong and graph.is_shared(top):
-        # Only a shared device or session: attribute to a known person only if the
-        # message also carried a strong identifier (it would be ids[0] then).
+    if all(not RULES[kind].strong and graph.is_shared((kind, v)) for kind, v in ids):
+        # Only shared devices or sessions (the shop's tablet, the till): whose message
+        # it is cannot be told, so it is attributed to no one. One identifier of its own
+        # (a till ticket, a browser's cookie) is enough: the message joins its profile.
         return None
     return primary
 
