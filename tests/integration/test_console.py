@@ -4,20 +4,18 @@ helpers refuse what they should, and nothing a person typed reaches the logs."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.pofile import read_po
 from fastapi import FastAPI
 
+from tests.integration.console_helpers import PASSWORD, call
 from trayecto import access
 from trayecto.access import _users
 from trayecto.bootstrap import Platform
@@ -28,7 +26,6 @@ from trayecto.web.console._session import LoginThrottle, safe_next
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCALES_DIR = ROOT / "src/trayecto/web/locales"
-PASSWORD = "gazpacho andaluz 9"
 
 
 @pytest.fixture(autouse=True)
@@ -39,15 +36,6 @@ def fast_scrypt(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def app(platform: Platform) -> FastAPI:
     return create_app(platform, access_log=True)  # no lifespan: no writer threads needed
-
-
-def call(app: FastAPI, method: str, path: str, **kw: Any) -> httpx.Response:
-    async def go() -> httpx.Response:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://console.test") as c:
-            return await c.request(method, path, **kw)
-
-    return asyncio.run(go())
 
 
 def session_cookie(platform: Platform, role: str) -> dict[str, str]:

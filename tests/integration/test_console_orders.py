@@ -5,7 +5,6 @@ that say what to do next. Orders are placed through ``trayecto.commerce``."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 from dataclasses import dataclass
 from datetime import timedelta
@@ -13,12 +12,12 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import httpx
 import pytest
 from fastapi import FastAPI
 
 from tests.commerce.conftest import PRODUCTS, STOCK, order_body, write
 from tests.helpers import csrf_of
+from tests.integration.console_helpers import call, signed_in
 from trayecto import access, collect, commerce, identity
 from trayecto.access import _users
 from trayecto.bootstrap import Platform
@@ -27,7 +26,6 @@ from trayecto.kernel import utcnow
 from trayecto.web import create_app
 from trayecto.web.console import _order_pages
 
-PASSWORD = "gazpacho andaluz 9"
 TIMES = "\N{MULTIPLICATION SIGN}"
 #: tests/commerce's retailer, with the cities of its locations.
 LOCATIONS = """id,name,type,latitude,longitude,capabilities,opening_hours,cutoff,slots,city
@@ -56,23 +54,6 @@ def fast_scrypt(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def app(platform: Platform) -> FastAPI:
     return create_app(platform)
-
-
-def call(app: FastAPI, method: str, path: str, **kw: Any) -> httpx.Response:
-    async def go() -> httpx.Response:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://console.test") as c:
-            return await c.request(method, path, **kw)
-
-    return asyncio.run(go())
-
-
-def signed_in(platform: Platform, role: str, locale: str = "es") -> dict[str, str]:
-    user = access.create_user(
-        platform.engine, f"{role}.{locale}@example.es", role.title(), role, PASSWORD, locale
-    )
-    token = access.start_session(platform.engine, user, timedelta(hours=1)).secret
-    return {"Cookie": f"trayecto_session={token}"}
 
 
 def place(platform: Platform, body: dict[str, Any]) -> dict[str, Any]:

@@ -4,29 +4,24 @@ state, and errors that say what to do next."""
 
 from __future__ import annotations
 
-import asyncio
 import re
-from datetime import timedelta
 from pathlib import Path
-from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 from fastapi import FastAPI
 
 from tests.helpers import csrf_of
 from tests.identity._pairs import queue_pairs
-from trayecto import access, identity
+from tests.integration.console_helpers import call, signed_in
+from trayecto import identity
 from trayecto.access import _users
 from trayecto.bootstrap import Platform
 from trayecto.web import create_app
 from trayecto.web.console import _review_pages
 from trayecto.web.console._i18n import Formatter
 from trayecto.web.console._review_present import LEVEL_LABELS
-
-PASSWORD = "gazpacho andaluz 9"
 
 
 @pytest.fixture(autouse=True)
@@ -42,23 +37,6 @@ def app(platform: Platform) -> FastAPI:
 @pytest.fixture
 def pairs(platform: Platform, tmp_path: Path) -> list[identity.Candidate]:
     return queue_pairs(platform, tmp_path)
-
-
-def call(app: FastAPI, method: str, path: str, **kw: Any) -> httpx.Response:
-    async def go() -> httpx.Response:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://console.test") as c:
-            return await c.request(method, path, **kw)
-
-    return asyncio.run(go())
-
-
-def signed_in(platform: Platform, role: str, locale: str = "es") -> dict[str, str]:
-    user = access.create_user(
-        platform.engine, f"{role}.{locale}@example.es", role.title(), role, PASSWORD, locale
-    )
-    token = access.start_session(platform.engine, user, timedelta(hours=1)).secret
-    return {"Cookie": f"trayecto_session={token}"}
 
 
 def pair_html(html: str, candidate_id: UUID) -> str:
