@@ -17,6 +17,7 @@ from trayecto.commerce._intake import (
     ORDER_CHANNELS,
     OrderRequest,
     check_order,
+    check_when,
     normalise_email,
     normalise_phone,
 )
@@ -34,7 +35,6 @@ from trayecto.commerce._lifecycle import (
     advance_group,
     advance_steps,
     cancel_order,
-    check_when,
     link_customer,
 )
 from trayecto.commerce._listings import (

@@ -340,3 +340,24 @@ def check_order(body: Any, *, region: str = "ES") -> OrderRequest:
         payments=_payments(b.get("payments"), currency),
         placed_at=_placed_at(b.get("placed_at")),
     )
+
+
+def check_when(
+    at: datetime | None, not_before: datetime | None = None, field: str = "at"
+) -> datetime:
+    """When a step happened: ``at`` (a historic step, e.g. a loaded year of orders), else
+    now. ``invalid_time`` when ``at`` lies in the future (beyond ``MAX_SKEW``) or before
+    ``not_before`` (the last change of what it moves on)."""
+    if at is None:
+        return utcnow()
+    if at > utcnow() + MAX_SKEW:
+        raise ValidationError(
+            f"{at.isoformat()} is in the future", code="invalid_time", field=field
+        )
+    if not_before is not None and at < not_before:
+        raise ValidationError(
+            f"{at.isoformat()} is before the last change ({not_before.isoformat()})",
+            code="invalid_time",
+            field=field,
+        )
+    return at

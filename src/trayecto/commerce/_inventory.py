@@ -24,7 +24,7 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from trayecto.commerce._intake import MAX_SKEW
+from trayecto.commerce._intake import check_when
 from trayecto.commerce._model import Movement, MovementKind, Reservation, StockLevel
 from trayecto.commerce._tables import (
     location_load,
@@ -488,8 +488,7 @@ def receive_stock(
         raise ValidationError(
             f"quantity must be a whole number from 1 to {MAX_RECEIPT:,}", field="quantity"
         )
-    if at is not None and at > utcnow() + MAX_SKEW:
-        raise ValidationError(f"{at.isoformat()} is in the future", code="invalid_time", field="at")
+    when = check_when(at)
     with write_transaction(engine) as conn:
         loc = conn.execute(
             sa.select(locations.c.type, locations.c.active).where(locations.c.id == location_id)
@@ -508,7 +507,7 @@ def receive_stock(
             raise NotFoundError(f"no product {sku!r}", code="product_not_found", field="sku")
         move(
             conn, location_id, sku, MovementKind.RECEIPT, quantity,
-            reference=reference, note=note, at=at,
+            reference=reference, note=note, at=when,
         )  # fmt: skip
         (level,) = stock_levels(conn, [sku], location_id)
         return level

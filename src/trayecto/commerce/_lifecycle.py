@@ -25,7 +25,7 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from trayecto.commerce._intake import MAX_SKEW
+from trayecto.commerce._intake import check_when
 from trayecto.commerce._inventory import consume, receive_reserved, release
 from trayecto.commerce._model import (
     GroupStatus,
@@ -70,25 +70,6 @@ class Known:
 
     status: str
     groups: dict[UUID, Any]
-
-
-def check_when(at: datetime | None, not_before: datetime, field: str = "at") -> datetime:
-    """When a step happened: ``at`` (a historic step, e.g. a loaded year of orders), else
-    now. ``invalid_time`` when ``at`` lies in the future (beyond ``MAX_SKEW``) or before
-    ``not_before`` (the last change of what it moves on)."""
-    if at is None:
-        return utcnow()
-    if at > utcnow() + MAX_SKEW:
-        raise ValidationError(
-            f"{at.isoformat()} is in the future", code="invalid_time", field=field
-        )
-    if at < not_before:
-        raise ValidationError(
-            f"{at.isoformat()} is before the last change ({not_before.isoformat()})",
-            code="invalid_time",
-            field=field,
-        )
-    return at
 
 
 def reservation_ids(conn: Connection, group_id: UUID) -> list[UUID]:

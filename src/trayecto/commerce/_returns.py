@@ -41,8 +41,9 @@ from trayecto.commerce._intake import (
     OrderRequest,
     PaymentRequest,
     check_order,
+    check_when,
 )
-from trayecto.commerce._lifecycle import cancel_order, check_when
+from trayecto.commerce._lifecycle import cancel_order
 from trayecto.commerce._model import (
     Capability,
     GroupStatus,

@@ -12,8 +12,8 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from trayecto.commerce._intake import check_when
 from trayecto.commerce._inventory import move
-from trayecto.commerce._lifecycle import check_when
 from trayecto.commerce._model import LocationType, MovementKind, PaymentMethod
 from trayecto.commerce._return_requests import Inspection
 from trayecto.commerce._returns import CENT, find_location, lock_return, record_step, return_view
