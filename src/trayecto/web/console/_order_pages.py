@@ -296,9 +296,9 @@ def add_order_routes(router: APIRouter, t: PageTools) -> None:
                 if not reason:
                     problem = render.gettext(v.locale, _NO_REASON)
                     return show_order(request, v, oid, 400, problem)
-                commerce.reject_group(engine, oid, gid, reason=f"{reason} ({by})")
+                after = commerce.reject_group(engine, oid, gid, reason=f"{reason} ({by})")
             else:
-                commerce.advance_group(engine, oid, gid, action, note=by)
+                after = commerce.advance_group(engine, oid, gid, action, note=by)
         except ValidationError:
             return show_order(request, v, oid, 400, _cannot_move(v, lb, oid, n, old, action))
         except ConflictError:
@@ -307,7 +307,7 @@ def add_order_routes(router: APIRouter, t: PageTools) -> None:
         if action == "reject":
             outcome = [
                 e["kind"]
-                for e in commerce.get_order(engine, oid)["history"]
+                for e in after["history"]
                 if e["group_id"] == str(gid)
                 and e["kind"] in ("order_resourced", "resourcing_failed")
             ]
