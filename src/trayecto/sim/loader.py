@@ -162,7 +162,7 @@ def load(
             rejected += records.rejected
             if records.rejected:
                 rejects.append(records.rejects_path)
-    placed = (0, 0, 0, 0, 0)
+    placed: dict[str, int] = {}
     if (manifest.root / "orders.csv").is_file():
         where = (rejects_dir or manifest.root) / "orders.csv.rejects.jsonl"
 
@@ -173,13 +173,13 @@ def load(
         orders = load_orders(
             engine, manifest.root, region=region, rejects_path=where, on_progress=order_progress
         )
-        placed = (
-            orders.stored,
-            orders.duplicates,
-            orders.rejected,
-            orders.returns,
-            orders.restocks,
-        )
+        placed = {
+            "orders_stored": orders.stored,
+            "orders_duplicate": orders.duplicates,
+            "orders_rejected": orders.rejected,
+            "orders_returns": orders.returns,
+            "orders_restocks": orders.restocks,
+        }
         rejected += orders.rejected
         if orders.rejected:
             rejects.append(orders.rejects_path)
@@ -196,7 +196,7 @@ def load(
         tuple(rejects),
         tuple(catalogue),
         tuple(customers),
-        *placed,
+        **placed,
     )
 
 
