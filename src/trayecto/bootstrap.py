@@ -43,9 +43,12 @@ class Platform:
     writer: collect.EventWriter = field(repr=False)
     secret_key: bytes = field(repr=False)
     follower: LogFollower = field(init=False, repr=False)
+    #: Order intake: the orders that arrive together are placed together.
+    order_desk: commerce.OrderDesk = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.follower = LogFollower(self.sync_identity)
+        self.order_desk = commerce.OrderDesk(self.engine)
         self.writer.on_commit = self.follower.poke
 
     def sync_identity(

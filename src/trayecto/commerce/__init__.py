@@ -12,6 +12,7 @@ from trayecto.commerce._catalogue import (
     list_locations,
     list_products,
 )
+from trayecto.commerce._desk import OrderDesk
 from trayecto.commerce._importer import KINDS, CatalogueImportReport, import_catalogue
 from trayecto.commerce._intake import (
     ORDER_CHANNELS,
@@ -70,7 +71,7 @@ from trayecto.commerce._model import (
     order_status,
 )
 from trayecto.commerce._optimise import optimise
-from trayecto.commerce._placement import place_order, quote, set_policy
+from trayecto.commerce._placement import Placed, place_order, place_orders, quote, set_policy
 from trayecto.commerce._privacy import anonymise_orders
 from trayecto.commerce._resourcing import reject_group, resource_group
 from trayecto.commerce._return_requests import (
@@ -106,8 +107,10 @@ __all__ = [
     "Method",
     "Movement",
     "MovementKind",
+    "OrderDesk",
     "OrderRequest",
     "OrderSummary",
+    "Placed",
     "Policy",
     "Product",
     "Reservation",
@@ -157,6 +160,7 @@ __all__ = [
     "order_history",
     "order_status",
     "place_order",
+    "place_orders",
     "put_listing",
     "quote",
     "receive_return",

@@ -20,7 +20,7 @@ units, expired cart and payment holds on those SKUs are released and it tries on
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -40,10 +40,11 @@ from trayecto.commerce._store import (
     OrderRows,
     Shortage,
     Snapshot,
+    days_around,
     local_day,
-    store_for,
+    session_of,
 )
-from trayecto.commerce._tables import channel_policies, orders, products
+from trayecto.commerce._tables import channel_policies, orders
 from trayecto.commerce._views import build_view
 from trayecto.db import dialect_insert, write_transaction
 from trayecto.kernel import (
@@ -139,67 +140,148 @@ def _existing(engine: Engine, channel: str, external_id: str) -> UUID | None:
         return found
 
 
-def _unknown_skus(engine: Engine, skus: list[str]) -> ValidationError:
-    with engine.connect() as conn:
-        known = set(
-            conn.execute(sa.select(products.c.sku).where(products.c.sku.in_(skus))).scalars()
-        )
+def _unknown_skus(skus: list[str], known: set[str]) -> ValidationError:
     missing = [s for s in skus if s not in known]
     return ValidationError(
         f"unknown SKU(s): {', '.join(missing)}", code="unknown_sku", field="lines"
     )
 
 
-def place_order(engine: Engine, req: OrderRequest) -> tuple[UUID, bool, dict[str, Any] | None]:
+#: What placing one order answered: (order id, created, view of the new order or None
+#: when the (channel, external id) was already stored), or the error that refused it.
+Placed = tuple[UUID, bool, dict[str, Any] | None]
+
+
+def _refusal(exc: Shortage) -> TrayectoError:
+    if exc.kind == "busy":
+        return InsufficientStock(
+            "the stock rows stayed busy with other orders; send the order again",
+            code="busy",
+            field="lines",
+        )
+    return InsufficientStock(
+        f"location {exc.location_id} reached its daily picking capacity"
+        if exc.kind == "capacity_full"
+        else f"not enough stock of {exc.sku} at {exc.location_id}",
+        code=exc.kind,
+        field="lines",
+        details={"sku": exc.sku, "location_id": exc.location_id},
+    )
+
+
+def place_order(engine: Engine, req: OrderRequest) -> Placed:
     """Place ``req``; returns (order id, created, view of the new order or None when the
     (channel, external id) was already stored)."""
-    store = store_for(engine)
-    demand = req.demand()
-    skus = sorted(demand)
-    destination = locate(req.fulfilment.address) if req.fulfilment.address else None
-    pickup_id = None if req.fulfilment.method is Method.DELIVERY else req.fulfilment.location_id
-    order_id = new_id()
+    answer = place_orders(engine, [req])[0]
+    if isinstance(answer, TrayectoError):
+        raise answer
+    return answer
+
+
+def place_orders(engine: Engine, reqs: Sequence[OrderRequest]) -> list[Placed | TrayectoError]:
+    """Place a batch of orders: ONE snapshot, each order sourced in turn on what the ones
+    before it left, and ONE write transaction for all of them. Each answer is the order's
+    own: an order that does not fit (its units were taken since the snapshot) takes
+    nothing and is tried again in the next round, with the others still waiting; an order
+    that cannot be placed gets its error. The same (channel, external id) twice in a batch
+    is placed once; the copies answer the stored order."""
+    answers: list[Placed | TrayectoError | None] = [None] * len(reqs)
+    first: dict[tuple[str, str], int] = {}
+    copies: list[tuple[int, int]] = []
+    for i, req in enumerate(reqs):
+        key = (req.channel, req.external_id)
+        if key in first:
+            copies.append((i, first[key]))
+        else:
+            first[key] = i
+    pending = sorted(first.values())
+    ids = {i: new_id() for i in pending}
+    refused: dict[int, TrayectoError] = {}
     freed = False
-    last: TrayectoError | None = None
     for _ in range(TRIES):
-        at = req.placed_at or utcnow()  # a historic order keeps its time
-        with store.session() as session:
-            snap = session.snapshot(req.channel, req.external_id, skus, pickup_id, at)
-            if snap.existing is not None:
-                return snap.existing, False, None
-            pickup = _pickup(req, snap)
+        if not pending:
+            break
+        pending, release = _round(engine, reqs, pending, ids, answers, refused)
+        if release and not freed:  # expired cart and payment holds: free them, look again
+            freed = True
+            release_expired(engine, now=utcnow(), skus=release)
+    for i in pending:
+        answers[i] = refused[i]
+    for i, j in copies:
+        done = answers[j]
+        answers[i] = (done[0], False, None) if isinstance(done, tuple) else done
+    assert all(a is not None for a in answers)
+    return answers  # type: ignore[return-value]
+
+
+def _round(
+    engine: Engine,
+    reqs: Sequence[OrderRequest],
+    pending: list[int],
+    ids: dict[int, UUID],
+    answers: list[Placed | TrayectoError | None],
+    refused: dict[int, TrayectoError],
+) -> tuple[list[int], list[str]]:
+    """One attempt at the ``pending`` orders; returns those to try again and the SKUs whose
+    expired holds should be released first."""
+    now = utcnow()
+    ats = {i: reqs[i].placed_at or now for i in pending}  # a historic order keeps its time
+    demands = {i: reqs[i].demand() for i in pending}
+    skus = sorted({s for i in pending for s in demands[i]})
+    days = sorted({d for at in ats.values() for d in days_around(at)})
+    again: list[int] = []
+    release: set[str] = set()
+    batch: list[tuple[int, OrderRows, dict[str, Any]]] = []
+    with session_of(engine) as session:
+        keys = [(reqs[i].channel, reqs[i].external_id) for i in pending]
+        read = session.read(keys, skus, max(ats.values()), days)
+        for i in pending:
+            req, at, demand = reqs[i], ats[i], demands[i]
+            order_skus = sorted(demand)
             try:
-                plan = _source(req, snap, demand, pickup, destination)
-            except ConflictError:
-                if snap.unknown_skus:
-                    raise _unknown_skus(engine, skus) from None
-                if snap.expired_holds and not freed:  # free them, then look again
-                    freed = True
-                    release_expired(engine, now=at, skus=skus)
-                    continue
-                raise
-            rows, view = build_rows(req, order_id, at, plan, snap, pickup, destination)
-            try:
-                session.write(rows)
-            except Shortage as exc:  # a concurrent order took them since the snapshot
-                last = InsufficientStock(
-                    f"location {exc.location_id} reached its daily picking capacity"
-                    if exc.kind == "capacity_full"
-                    else f"not enough stock of {exc.sku} at {exc.location_id}",
-                    code=exc.kind,
-                    field="lines",
-                    details={"sku": exc.sku, "location_id": exc.location_id},
+                pickup_id = (
+                    None if req.fulfilment.method is Method.DELIVERY else req.fulfilment.location_id
                 )
+                snap = session.assemble(
+                    read, req.channel, req.external_id, order_skus, pickup_id, at
+                )
+                if snap.existing is not None:
+                    answers[i] = (snap.existing, False, None)
+                    continue
+                pickup = _pickup(req, snap)
+                destination = locate(req.fulfilment.address) if req.fulfilment.address else None
+                try:
+                    plan = _source(req, snap, demand, pickup, destination)
+                except ConflictError as exc:
+                    if snap.unknown_skus:
+                        raise _unknown_skus(order_skus, read.known_skus) from None
+                    if snap.expired_holds and i not in refused:
+                        refused[i] = exc
+                        release.update(order_skus)
+                        again.append(i)
+                        continue
+                    raise
+                rows, view = build_rows(req, ids[i], at, plan, snap, pickup, destination)
+            except TrayectoError as exc:
+                answers[i] = exc
                 continue
-            except Duplicate:  # the same order, placed concurrently, committed first
-                pass
-            else:
-                return order_id, True, view
-        found = _existing(engine, req.channel, req.external_id)
-        if found is not None:
-            return found, False, None
-    assert last is not None
-    raise last
+            read.take(rows.holds, [(x[0], x[1]) for x in rows.loads])
+            batch.append((i, rows, view))
+        outcomes = session.write_many([rows for _, rows, _ in batch]) if batch else []
+    for (i, _, view), outcome in zip(batch, outcomes, strict=True):
+        if outcome is None:
+            answers[i] = (ids[i], True, view)
+        elif isinstance(outcome, Duplicate):  # placed concurrently, committed first
+            found = _existing(engine, reqs[i].channel, reqs[i].external_id)
+            if found is not None:
+                answers[i] = (found, False, None)
+            else:  # that copy was refused meanwhile: this one may still be placed
+                refused.setdefault(i, ConflictError("the order was busy; send it again"))
+                again.append(i)
+        else:  # a concurrent order took the units (or the picks) since the snapshot
+            refused[i] = _refusal(outcome)
+            again.append(i)
+    return sorted(again), sorted(release)
 
 
 def quote(engine: Engine, req: OrderRequest) -> dict[str, Any]:
@@ -208,14 +290,15 @@ def quote(engine: Engine, req: OrderRequest) -> dict[str, Any]:
     destination = locate(req.fulfilment.address) if req.fulfilment.address else None
     pickup_id = None if req.fulfilment.method is Method.DELIVERY else req.fulfilment.location_id
     now = utcnow()
-    with store_for(engine).session() as session:
-        snap = session.snapshot(req.channel, req.external_id, sorted(demand), pickup_id, now)
+    with session_of(engine) as session:
+        read = session.read([(req.channel, req.external_id)], sorted(demand), now)
+        snap = session.assemble(read, req.channel, req.external_id, sorted(demand), pickup_id, now)
     pickup = _pickup(req, snap)
     try:
         plan = _source(req, snap, demand, pickup, destination)
     except ConflictError:
         if snap.unknown_skus:
-            raise _unknown_skus(engine, sorted(demand)) from None
+            raise _unknown_skus(sorted(demand), read.known_skus) from None
         raise
     groups = []
     for loc_id in plan.locations:

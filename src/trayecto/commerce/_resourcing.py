@@ -35,7 +35,7 @@ from trayecto.commerce._model import GroupStatus, Location, Method, MovementKind
 from trayecto.commerce._placement import TRIES, event_row
 from trayecto.commerce._promise import promise
 from trayecto.commerce._sourcing import Plan, haversine_km, source
-from trayecto.commerce._store import Snapshot, local_day, store_for
+from trayecto.commerce._store import Snapshot, local_day, session_of
 from trayecto.commerce._tables import (
     allocations,
     fulfilment_groups,
@@ -190,7 +190,7 @@ def resource_group(engine: Engine, order_id: UUID, group_id: UUID) -> dict[str, 
     failure: ConflictError | None = None
     for _ in range(TRIES):
         now = utcnow()
-        with store_for(engine).session() as session:
+        with session_of(engine) as session:
             snap = session.snapshot(
                 order.channel, order.external_id, sorted(demand), pickup_id, now
             )

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
@@ -159,69 +159,91 @@ def _site(loc: Location, picks: int | None) -> Site:
 
 @dataclass(slots=True)
 class Read:
-    """What one snapshot statement returned."""
+    """What one snapshot statement returned, for one order or a batch of them. ``atp`` is
+    shared by the orders of a batch: each order sourced takes its units (and its picks)
+    off it, so the next one is sourced on what is left."""
 
-    existing: UUID | None
-    known_skus: int
+    existing: dict[tuple[str, str], UUID]  # (channel, external id) -> the stored order
+    known_skus: set[str]
     expired_holds: bool
-    policy_at: datetime | None
+    policy_at: dict[str, datetime | None]  # channel -> its policy's updated_at (None: none)
     locations_at: datetime | None
-    stock: list[tuple[str, str, int]]  # (location, SKU, on hand - reserved - safety)
-    loads: list[tuple[str, date, int]]  # (location, day, picks) around today
+    atp: dict[tuple[str, str], int]  # (location, SKU) -> on hand - reserved - safety, > 0
+    by_sku: dict[str, list[str]]  # SKU -> the locations in ``atp``, in the order read
+    loads: dict[tuple[str, date], int]  # (location, day) -> picks booked, around today
+
+    @classmethod
+    def empty(cls) -> Read:
+        return cls({}, set(), False, {}, None, {}, {}, {})
+
+    def add_stock(self, location_id: str, sku: str, atp: int) -> None:
+        self.atp[(location_id, sku)] = atp
+        self.by_sku.setdefault(sku, []).append(location_id)
+
+    def take(
+        self, holds: Iterable[tuple[str, str, int]], picks: Iterable[tuple[str, date]]
+    ) -> None:
+        """Book an order's units and picks in the snapshot (for the next order of a batch)."""
+        for loc_id, sku, qty in holds:
+            self.atp[(loc_id, sku)] = self.atp.get((loc_id, sku), 0) - qty
+        for key in picks:
+            self.loads[key] = self.loads.get(key, 0) + 1
 
 
 def assemble(
     catalog: Catalog,
     channel: str,
+    external_id: str,
     skus: Sequence[str],
     read: Read,
-    load_policy: Callable[[], Policy],
+    load_policy: Callable[[str], Policy],
     load_locations: Callable[[], Iterable[Location]],
     pickup_id: str | None,
     at: datetime,
 ) -> Snapshot:
-    """The snapshot from what was read, refreshing the cache first when it is stale."""
+    """One order's snapshot from what was read, refreshing the cache first when it is
+    stale."""
+    policy_at = read.policy_at.get(channel)
     cached = catalog.policies.get(channel)
-    if cached is None or cached[0] != read.policy_at:
-        cached = (read.policy_at, load_policy() if read.policy_at is not None else Policy())
+    if cached is None or cached[0] != policy_at:
+        cached = (policy_at, load_policy(channel) if policy_at is not None else Policy())
         catalog.policies[channel] = cached
     policy = cached[1]
     if not catalog.loaded or catalog.version != read.locations_at:
         catalog.locations = {loc.id: (loc, _site(loc, None)) for loc in load_locations()}
         catalog.version, catalog.loaded = read.locations_at, True
     entries = catalog.locations
-    picks: dict[str, int] = {}
-    for loc_id, day, n in read.loads:
-        entry = entries.get(loc_id)
-        if (
-            entry is not None
-            and entry[0].daily_capacity is not None
-            and local_day(entry[0], at) == day
-        ):
-            picks[loc_id] = n
     locs: dict[str, Location] = {}
     sites: list[Site] = []
     available: dict[tuple[str, str], int] = {}
     extra = policy.safety_stock
-    for loc_id, sku, atp in read.stock:
-        if loc_id not in locs:
-            entry = entries.get(loc_id)
-            if entry is None:  # created after the snapshot's version: next time
+    loads = read.loads
+
+    def add(loc_id: str) -> Location | None:
+        entry = entries.get(loc_id)
+        if entry is None:  # created after the snapshot's version: next time
+            return None
+        loc, site = entry
+        locs[loc_id] = loc
+        if loc.daily_capacity is not None:
+            site = _site(loc, loads.get((loc_id, local_day(loc, at))))
+        sites.append(site)
+        return loc
+
+    atp = read.atp
+    for sku in skus:
+        for loc_id in read.by_sku.get(sku, ()):
+            if loc_id not in locs and add(loc_id) is None:
                 continue
-            loc, site = entry
-            locs[loc_id] = loc
-            sites.append(site if loc.daily_capacity is None else _site(loc, picks.get(loc_id)))
-        if atp > extra:
-            available[(loc_id, sku)] = atp - extra
+            left = atp[(loc_id, sku)]
+            if left > extra:
+                available[(loc_id, sku)] = left - extra
     pickup = None
     if pickup_id is not None and pickup_id in entries:
-        pickup, site = entries[pickup_id]
-        if pickup_id not in locs:
-            locs[pickup_id] = pickup
-            sites.append(site if pickup.daily_capacity is None else _site(pickup, None))
+        pickup = locs.get(pickup_id) or add(pickup_id)
     return Snapshot(
-        read.existing,
-        read.known_skus < len(skus),
+        read.existing.get((channel, external_id)),
+        any(s not in read.known_skus for s in skus),
         read.expired_holds,
         policy,
         pickup,
@@ -234,7 +256,54 @@ def assemble(
 # --- the stores -------------------------------------------------------------------------------
 
 
-class Session(Protocol):
+class Session:
+    """One pooled connection's reads and writes of order placement (one per database)."""
+
+    store: Any  # the store, with its cache
+
+    def read(
+        self,
+        keys: Sequence[tuple[str, str]],
+        skus: Sequence[str],
+        at: datetime,
+        days: Sequence[date] = (),
+    ) -> Read:
+        """One snapshot for the orders ``keys`` ((channel, external id)) of ``skus`` at
+        ``at``: picks are read for ``days`` (default: the days around ``at``)."""
+        raise NotImplementedError
+
+    def load_policy(self, channel: str) -> Policy:
+        raise NotImplementedError
+
+    def load_locations(self) -> Iterable[Location]:
+        raise NotImplementedError
+
+    def write_many(self, batch: Sequence[OrderRows]) -> list[Shortage | Duplicate | None]:
+        """Write every order of ``batch`` that fits in ONE transaction; each answer says
+        what kept that order out (nothing of it is kept), or None when it is written."""
+        raise NotImplementedError
+
+    def assemble(
+        self,
+        read: Read,
+        channel: str,
+        external_id: str,
+        skus: Sequence[str],
+        pickup_id: str | None,
+        at: datetime,
+    ) -> Snapshot:
+        return assemble(
+            self.store.catalog,
+            channel,
+            external_id,
+            skus,
+            read,
+            self.load_policy,
+            self.load_locations,
+            pickup_id,
+            at,
+        )
+
     def snapshot(
         self,
         channel: str,
@@ -242,13 +311,15 @@ class Session(Protocol):
         skus: Sequence[str],
         pickup_id: str | None,
         at: datetime,
-    ) -> Snapshot: ...
-
-    def write(self, rows: OrderRows) -> None: ...
+    ) -> Snapshot:
+        read = self.read([(channel, external_id)], skus, at)
+        return self.assemble(read, channel, external_id, skus, pickup_id, at)
 
 
 class Store(Protocol):
-    def session(self) -> Any: ...
+    catalog: Catalog
+
+    def session(self, engine: Engine) -> AbstractContextManager[Session]: ...
 
 
 _STORES: weakref.WeakKeyDictionary[Engine, Store] = weakref.WeakKeyDictionary()
@@ -256,17 +327,25 @@ _STORES: weakref.WeakKeyDictionary[Engine, Store] = weakref.WeakKeyDictionary()
 
 def store_for(engine: Engine) -> Store:
     """The store of ``engine`` (PostgreSQL's fast path or the portable one) with its
-    caches; one per engine."""
+    caches; one per engine, kept while the engine lives (the store holds no reference to
+    it: ``session(engine)`` is given it each time)."""
     found = _STORES.get(engine)
     if found is None:
         if engine.dialect.name == "postgresql":
             from trayecto.commerce._store_pg import PgStore
 
-            found = PgStore(engine)
+            found = PgStore()
         else:
-            found = _CoreStore(engine)
+            found = _CoreStore()
         _STORES[engine] = found
     return found
+
+
+@contextmanager
+def session_of(engine: Engine) -> Iterator[Session]:
+    """A placement session on one pooled connection of ``engine``."""
+    with store_for(engine).session(engine) as session:
+        yield session
 
 
 # --- portable: SQLAlchemy Core ----------------------------------------------------------------
@@ -275,26 +354,20 @@ _ATP = stock.c.on_hand - stock.c.reserved - stock.c.safety_stock
 _STOCK = sa.select(stock.c.location_id, stock.c.sku, _ATP.label("atp")).where(
     stock.c.sku.in_(sa.bindparam("skus", expanding=True)), _ATP > 0
 )
-_HEAD = sa.select(
-    sa.select(orders.c.id)
-    .where(
-        orders.c.channel == sa.bindparam("channel"),
-        orders.c.external_id == sa.bindparam("external_id"),
-    )
-    .scalar_subquery(),
-    sa.select(sa.func.count())
-    .select_from(products)
-    .where(products.c.sku.in_(sa.bindparam("skus", expanding=True)))
-    .scalar_subquery(),
+_EXPIRED = sa.select(
     sa.exists().where(
         reservations.c.status == "active",
         reservations.c.expires_at < sa.bindparam("at"),
         reservations.c.sku.in_(sa.bindparam("skus", expanding=True)),
     ),
-    sa.select(channel_policies.c.updated_at)
-    .where(channel_policies.c.channel == sa.bindparam("channel"))
-    .scalar_subquery(),
     sa.select(sa.func.max(locations.c.updated_at)).scalar_subquery(),
+)
+_KNOWN = sa.select(products.c.sku).where(products.c.sku.in_(sa.bindparam("skus", expanding=True)))
+_POLICIES = sa.select(channel_policies.c.channel, channel_policies.c.updated_at).where(
+    channel_policies.c.channel.in_(sa.bindparam("channels", expanding=True))
+)
+_EXISTING = sa.select(orders.c.channel, orders.c.external_id, orders.c.id).where(
+    orders.c.external_id.in_(sa.bindparam("external_ids", expanding=True))
 )
 _POLICY = sa.select(channel_policies.c.config).where(
     channel_policies.c.channel == sa.bindparam("channel")
@@ -326,80 +399,98 @@ _BOOK = (
 )
 
 
-class _CoreSession:
+class _CoreSession(Session):
     def __init__(self, store: _CoreStore, conn: Connection) -> None:
         self.store = store
         self.conn = conn
 
-    def snapshot(
+    def read(
         self,
-        channel: str,
-        external_id: str,
+        keys: Sequence[tuple[str, str]],
         skus: Sequence[str],
-        pickup_id: str | None,
         at: datetime,
-    ) -> Snapshot:
+        days: Sequence[date] = (),
+    ) -> Read:
         conn = self.conn
+        wanted = set(keys)
+        read = Read.empty()
+        days = sorted(days or days_around(at))
         with conn.begin():
-            head = conn.execute(
-                _HEAD,
-                {"channel": channel, "external_id": external_id, "skus": list(skus), "at": at},
+            expired, read.locations_at = conn.execute(
+                _EXPIRED, {"skus": list(skus), "at": at}
             ).one()
-            read = Read(
-                head[0],
-                head[1],
-                bool(head[2]),
-                head[3],
-                head[4],
-                [(r[0], r[1], r[2]) for r in conn.execute(_STOCK, {"skus": list(skus)})],
-                [
-                    (r[0], r[1], r[2])
-                    for r in conn.execute(_LOADS, {"skus": list(skus), "days": days_around(at)})
-                ],
-            )
-            return assemble(
-                self.store.catalog,
-                channel,
-                skus,
-                read,
-                lambda: Policy.from_config(conn.execute(_POLICY, {"channel": channel}).scalar()),
-                lambda: [location_from_row(r._mapping) for r in conn.execute(sa.select(locations))],
-                pickup_id,
-                at,
-            )
+            read.expired_holds = bool(expired)
+            read.known_skus = set(conn.execute(_KNOWN, {"skus": list(skus)}).scalars())
+            channels = sorted({c for c, _ in keys})
+            read.policy_at = dict.fromkeys(channels)
+            for channel, updated_at in conn.execute(_POLICIES, {"channels": channels}):
+                read.policy_at[channel] = updated_at
+            for channel, external_id, order_id in conn.execute(
+                _EXISTING, {"external_ids": sorted({e for _, e in keys})}
+            ):
+                if (channel, external_id) in wanted:
+                    read.existing[(channel, external_id)] = order_id
+            for loc_id, sku, atp in conn.execute(_STOCK, {"skus": list(skus)}):
+                read.add_stock(loc_id, sku, atp)
+            for loc_id, day, picks in conn.execute(_LOADS, {"skus": list(skus), "days": days}):
+                read.loads[(loc_id, day)] = picks
+        return read
 
-    def write(self, rows: OrderRows) -> None:
+    def load_policy(self, channel: str) -> Policy:
+        with self.conn.begin():
+            return Policy.from_config(self.conn.execute(_POLICY, {"channel": channel}).scalar())
+
+    def load_locations(self) -> list[Location]:
+        with self.conn.begin():
+            rows = self.conn.execute(sa.select(locations)).all()
+        return [location_from_row(r._mapping) for r in rows]
+
+    def write_many(self, batch: Sequence[OrderRows]) -> list[Shortage | Duplicate | None]:
+        """One write transaction (SQLite's one writer turn, one commit), each order in a
+        savepoint of its own."""
         conn = self.conn.execution_options(sqlite_immediate=True)
+        answers: list[Shortage | Duplicate | None] = []
         with conn.begin():
-            ins = dialect_insert(conn, orders).on_conflict_do_nothing(
-                index_elements=["channel", "external_id"]
-            )
-            if conn.execute(ins, [rows.order]).rowcount != 1:
-                raise Duplicate
-            for table, items in rows_of(rows)[1:]:
-                if items:
-                    conn.execute(table.insert(), items)
-            for loc_id, sku, qty in rows.holds:
-                params = {"l": loc_id, "s": sku, "q": qty, "extra": rows.extra_safety}
-                if conn.execute(_HOLD, {**params, "at": rows.at}).rowcount != 1:
-                    raise Shortage("insufficient_stock", loc_id, sku)
-            for loc_id, day, cap in rows.loads:
-                if cap < 1:
-                    raise Shortage("capacity_full", loc_id)
-                new = dialect_insert(conn, location_load).values(
-                    location_id=loc_id, day=day, picks=0
-                )
-                conn.execute(new.on_conflict_do_nothing(index_elements=["location_id", "day"]))
-                if conn.execute(_BOOK, {"l": loc_id, "d": day, "cap": cap}).rowcount != 1:
-                    raise Shortage("capacity_full", loc_id)
+            for rows in batch:
+                savepoint = conn.begin_nested()
+                try:
+                    self._write(conn, rows)
+                except (Shortage, Duplicate) as exc:
+                    savepoint.rollback()
+                    answers.append(exc)
+                else:
+                    savepoint.commit()
+                    answers.append(None)
+        return answers
+
+    @staticmethod
+    def _write(conn: Connection, rows: OrderRows) -> None:
+        ins = dialect_insert(conn, orders).on_conflict_do_nothing(
+            index_elements=["channel", "external_id"]
+        )
+        if conn.execute(ins, [rows.order]).rowcount != 1:
+            raise Duplicate
+        for table, items in rows_of(rows)[1:]:
+            if items:
+                conn.execute(table.insert(), items)
+        for loc_id, sku, qty in rows.holds:
+            params = {"l": loc_id, "s": sku, "q": qty, "extra": rows.extra_safety}
+            if conn.execute(_HOLD, {**params, "at": rows.at}).rowcount != 1:
+                raise Shortage("insufficient_stock", loc_id, sku)
+        for loc_id, day, cap in rows.loads:
+            if cap < 1:
+                raise Shortage("capacity_full", loc_id)
+            new = dialect_insert(conn, location_load).values(location_id=loc_id, day=day, picks=0)
+            conn.execute(new.on_conflict_do_nothing(index_elements=["location_id", "day"]))
+            if conn.execute(_BOOK, {"l": loc_id, "d": day, "cap": cap}).rowcount != 1:
+                raise Shortage("capacity_full", loc_id)
 
 
 class _CoreStore:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self) -> None:
         self.catalog = Catalog()
 
     @contextmanager
-    def session(self) -> Iterator[_CoreSession]:
-        with self.engine.connect() as conn:
+    def session(self, engine: Engine) -> Iterator[_CoreSession]:
+        with engine.connect() as conn:
             yield _CoreSession(self, conn)

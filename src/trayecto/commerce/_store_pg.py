@@ -1,11 +1,12 @@
-"""The PostgreSQL store of order placement: raw psycopg, one statement each way (the
-snapshot, and the whole write ending in ``trayecto_hold()``); see ``_store``."""
+"""The PostgreSQL store of order placement: raw psycopg, one statement each way for a
+whole batch of orders (the snapshot, and the write: ``trayecto_place()``, migration 0008);
+see ``_store``."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -20,30 +21,37 @@ from trayecto.commerce._store import (
     Duplicate,
     OrderRows,
     Read,
+    Session,
     Shortage,
-    Snapshot,
-    assemble,
     days_around,
     rows_of,
 )
 
 # --- PostgreSQL: raw psycopg, one statement each way --------------------------------------------
 
-# kind 0: the order if already stored, known SKUs, expired holds on them, the versions;
-# 2: stock rows; 3: picks booked around today at the locations holding the SKUs
+# kind 0: the locations' version, and whether some cart or payment hold on the SKUs has
+# expired; 1: the known SKUs; 4: the channels' policy versions; 5: the orders already stored
+# under the batch's keys; 2: stock rows; 3: picks booked on the days asked at the locations
+# holding the SKUs
 _PG_SNAPSHOT = """
-SELECT 0, NULL::text, NULL::text,
-       (SELECT count(*) FROM products WHERE sku = ANY(%(skus)s))::integer, NULL::date,
-       (SELECT updated_at FROM channel_policies WHERE channel = %(channel)s),
-       (SELECT max(updated_at) FROM locations),
-       (SELECT id FROM orders WHERE channel = %(channel)s AND external_id = %(external_id)s),
+SELECT 0, NULL::text, NULL::text, NULL::integer, NULL::date,
+       (SELECT max(updated_at) FROM locations), NULL::uuid,
        EXISTS (SELECT 1 FROM reservations WHERE status = 'active' AND expires_at < %(at)s
                   AND sku = ANY(%(skus)s))
 UNION ALL
-SELECT 2, location_id, sku, on_hand - reserved - safety_stock, NULL, NULL, NULL, NULL, NULL
+SELECT 1, sku, NULL, NULL, NULL, NULL, NULL, NULL FROM products WHERE sku = ANY(%(skus)s)
+UNION ALL
+SELECT 4, channel, NULL, NULL, NULL, updated_at, NULL, NULL
+  FROM channel_policies WHERE channel = ANY(%(channels)s)
+UNION ALL
+SELECT 5, o.channel, o.external_id, NULL, NULL, NULL, o.id, NULL
+  FROM unnest(%(key_channels)s::text[], %(key_ids)s::text[]) AS k(channel, external_id)
+  JOIN orders o ON o.channel = k.channel AND o.external_id = k.external_id
+UNION ALL
+SELECT 2, location_id, sku, on_hand - reserved - safety_stock, NULL, NULL, NULL, NULL
   FROM stock WHERE sku = ANY(%(skus)s) AND on_hand - reserved - safety_stock > 0
 UNION ALL
-SELECT 3, location_id, NULL, picks, day, NULL, NULL, NULL, NULL
+SELECT 3, location_id, NULL, picks, day, NULL, NULL, NULL
   FROM location_load
  WHERE day = ANY(%(days)s)
    AND location_id IN (SELECT location_id FROM stock WHERE sku = ANY(%(skus)s))
@@ -51,6 +59,12 @@ SELECT 3, location_id, NULL, picks, day, NULL, NULL, NULL, NULL
 _PG_LOCATIONS = (
     "SELECT id, name, type, latitude, longitude, capabilities, address, timezone, opening_hours,"
     " slots, daily_capacity, cutoff, active FROM locations"
+)
+_PG_PLACE = (
+    "SELECT r_order, r_outcome, r_location, r_sku FROM trayecto_place(%s::jsonb, %s::text[],"
+    " %s::text[], %s::integer[], %s::integer[], %s::integer[], %s::text[], %s::date[],"
+    " %s::integer[], %s::integer[], %s::integer[], %s::uuid[], %s::integer[],"
+    " %s::timestamptz[])"
 )
 
 
@@ -60,110 +74,119 @@ def _decimal(value: Any) -> str:
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
-_PG_TABLES = [t for t, _ in rows_of(OrderRows({}, [], [], [], [], [], [], [], [], 0, datetime.min))]
-_NAMES = {t: f"{t.name}" for t in _PG_TABLES}  # plain str keys for orjson
-# The whole write of an order is ONE statement with ONE document (see the module doc).
-_PG_WRITE = (
-    "WITH doc AS (SELECT %s::jsonb AS d), "
-    + ", ".join(
-        f"i{n} AS (INSERT INTO {t.name} SELECT * FROM jsonb_populate_recordset("
-        f"NULL::{t.name}, (SELECT d -> '{t.name}' FROM doc)) RETURNING 1)"
-        for n, t in enumerate(_PG_TABLES)
-    )
-    + ", written AS (SELECT "
-    + " + ".join(f"(SELECT count(*) FROM i{n})" for n in range(len(_PG_TABLES)))
-    + " AS n) SELECT trayecto_hold(%s::text[], %s::text[], %s::integer[], %s::integer,"
-    " %s::timestamptz, %s::text[], %s::date[], %s::integer[]) FROM written WHERE n > 0"
-)
+_NAMES = [
+    f"{t.name}" for t, _ in rows_of(OrderRows({}, [], [], [], [], [], [], [], [], 0, datetime.min))
+]  # plain str keys for orjson
 
 
-class PgSession:
+class PgSession(Session):
     def __init__(self, store: PgStore, pg: Any) -> None:
         self.store = store
         self.pg = pg
 
-    def snapshot(
+    def read(
         self,
-        channel: str,
-        external_id: str,
+        keys: Sequence[tuple[str, str]],
         skus: Sequence[str],
-        pickup_id: str | None,
         at: datetime,
-    ) -> Snapshot:
-        pg = self.pg
+        days: Sequence[date] = (),
+    ) -> Read:
+        channels = sorted({c for c, _ in keys})
         params = {
-            "channel": channel,
-            "external_id": external_id,
             "skus": list(skus),
-            "days": days_around(at),
+            "channels": channels,
+            "key_channels": [c for c, _ in keys],
+            "key_ids": [e for _, e in keys],
+            "days": sorted(days or days_around(at)),
             "at": at,
         }
-        read = Read(None, 0, False, None, None, [], [])
-        for kind, loc_id, sku, n, day, policy_at, locations_at, existing, expired in pg.execute(
+        read = Read.empty()
+        read.policy_at = dict.fromkeys(channels)
+        for kind, a, b, n, day, when, found, flag in self.pg.execute(
             _PG_SNAPSHOT, params
         ).fetchall():
             if kind == 2:
-                read.stock.append((loc_id, sku, n))
+                read.add_stock(a, b, n)
             elif kind == 3:
-                read.loads.append((loc_id, day, n))
+                read.loads[(a, day)] = n
+            elif kind == 1:
+                read.known_skus.add(a)
+            elif kind == 5:
+                read.existing[(a, b)] = found
+            elif kind == 4:
+                read.policy_at[a] = when
             else:
-                read.known_skus, read.policy_at, read.locations_at = n, policy_at, locations_at
-                read.existing, read.expired_holds = existing, expired
+                read.locations_at, read.expired_holds = when, flag
+        return read
 
-        def load_policy() -> Policy:
-            row = pg.execute(
-                "SELECT config FROM channel_policies WHERE channel = %s", (channel,)
-            ).fetchone()
-            return Policy.from_config(row[0] if row else None)
+    def load_policy(self, channel: str) -> Policy:
+        row = self.pg.execute(
+            "SELECT config FROM channel_policies WHERE channel = %s", (channel,)
+        ).fetchone()
+        return Policy.from_config(row[0] if row else None)
 
-        def load_locations() -> list[Location]:
-            from psycopg.rows import dict_row
+    def load_locations(self) -> list[Location]:
+        from psycopg.rows import dict_row
 
-            with pg.cursor(row_factory=dict_row) as cur:
-                return [location_from_row(r) for r in cur.execute(_PG_LOCATIONS)]
+        with self.pg.cursor(row_factory=dict_row) as cur:
+            return [location_from_row(r) for r in cur.execute(_PG_LOCATIONS)]
 
-        return assemble(
-            self.store.catalog, channel, skus, read, load_policy, load_locations, pickup_id, at
-        )
-
-    def write(self, rows: OrderRows) -> None:
+    def write_many(self, batch: Sequence[OrderRows]) -> list[Shortage | Duplicate | None]:
         import psycopg
 
-        doc = orjson.dumps({_NAMES[t]: items for t, items in rows_of(rows)}, default=_decimal)
-        holds, loads = rows.holds, rows.loads
+        doc: dict[str, list[dict[str, Any]]] = {name: [] for name in _NAMES}
+        stock_rows = sorted({(h[0], h[1]) for rows in batch for h in rows.holds})
+        load_rows = sorted({(x[0], x[1]) for rows in batch for x in rows.loads})
+        row_no = {key: i for i, key in enumerate(stock_rows, 1)}
+        load_no = {key: i for i, key in enumerate(load_rows, 1)}
+        hold_orders, hold_rows, hold_qty = [], [], []
+        pick_orders, pick_rows, pick_caps = [], [], []
+        for i, rows in enumerate(batch, 1):
+            for name, (_, items) in zip(_NAMES, rows_of(rows), strict=True):
+                doc[name].extend(items)
+            for loc_id, sku, qty in rows.holds:
+                hold_orders.append(i)
+                hold_rows.append(row_no[(loc_id, sku)])
+                hold_qty.append(qty)
+            for loc_id, day, cap in rows.loads:
+                pick_orders.append(i)
+                pick_rows.append(load_no[(loc_id, day)])
+                pick_caps.append(cap)
         params = (
-            doc.decode(),
-            [h[0] for h in holds],
-            [h[1] for h in holds],
-            [h[2] for h in holds],
-            rows.extra_safety,
-            rows.at,
-            [x[0] for x in loads],
-            [x[1] for x in loads],
-            [x[2] for x in loads],
+            orjson.dumps(doc, default=_decimal).decode(),
+            [r[0] for r in stock_rows],
+            [r[1] for r in stock_rows],
+            hold_orders,
+            hold_rows,
+            hold_qty,
+            [r[0] for r in load_rows],
+            [r[1] for r in load_rows],
+            pick_orders,
+            pick_rows,
+            pick_caps,
+            [rows.order["id"] for rows in batch],
+            [rows.extra_safety for rows in batch],
+            [rows.at for rows in batch],
         )
+        answers: list[Shortage | Duplicate | None] = [None] * len(batch)
         try:
-            self.pg.execute(_PG_WRITE, params)
-        except psycopg.errors.UniqueViolation as exc:
-            if exc.diag.constraint_name == "uq_orders_channel_external_id":
-                raise Duplicate from None
-            raise
-        except psycopg.errors.RaiseException as exc:
-            kind = exc.diag.message_primary or ""
-            where = (exc.diag.message_detail or "").split("\t")
-            if kind in ("insufficient_stock", "capacity_full"):
-                raise Shortage(kind, where[0], where[1] if len(where) > 1 else None) from None
-            raise
+            for i, outcome, loc_id, sku in self.pg.execute(_PG_PLACE, params).fetchall():
+                answers[i - 1] = (
+                    Duplicate() if outcome == "duplicate" else Shortage(outcome, loc_id, sku)
+                )
+        except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
+            # another writer locked the same rows in another order: nothing was written
+            return [Shortage("busy", "") for _ in batch]
+        return answers
 
 
 class PgStore:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self) -> None:
         self.catalog = Catalog()
 
     @contextmanager
-    def session(self) -> Iterator[PgSession]:
-        raw = self.engine.raw_connection()
+    def session(self, engine: Engine) -> Iterator[PgSession]:
+        raw = engine.raw_connection()
         try:
             pg: Any = raw.driver_connection
             pg.autocommit = True  # each statement is its own transaction

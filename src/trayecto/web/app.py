@@ -69,6 +69,7 @@ def create_app(platform: Platform, *, access_log: bool = True, follow_log: bool 
             yield
         finally:
             sweeper.cancel()
+            platform.order_desk.close()
             pool.close()
             platform.follower.stop()
             platform.writer.stop()

@@ -2,13 +2,12 @@
 inventory by location, cart holds, locations, products and channel sourcing policies."""
 # No "from __future__ import annotations" here: FastAPI must see the closures' Depends.
 
+import asyncio
 import time
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 from uuid import UUID
 
-import anyio
-import anyio.to_thread
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
@@ -21,7 +20,6 @@ from trayecto.web.auth import require
 from trayecto.web.errors import json_response
 
 MAX_BODY = 1 << 20
-PLACING_PER_PROCESS = 4
 #: What the answer to POST /api/orders keeps of the sourcing explanation (the whole of it,
 #: every candidate, is in GET /api/orders/{id}).
 SOURCING_SUMMARY = ("method", "chosen", "cost", "runner_up", "splits", "reason")
@@ -107,9 +105,7 @@ class _Tokens:
 def build_router(platform: Platform) -> APIRouter:
     router = APIRouter(prefix="/api", tags=["commerce"])
     tokens = _Tokens(platform)
-    # Orders placed at once by this process: more only queue at the database and contend
-    # for the interpreter (measured in benchmarks/bench_orders.py); the rest wait here.
-    placing = anyio.CapacityLimiter(PLACING_PER_PROCESS)
+    desk = platform.order_desk  # orders arriving together are placed in one batch
     admin = Depends(require(platform))
     intake = Depends(tokens.require())
     staff = Depends(require(platform, *ACT_ROLES))
@@ -120,9 +116,7 @@ def build_router(platform: Platform) -> APIRouter:
     @router.post("/orders", status_code=201, summary="Take an order from any channel")
     async def create_order(request: Request, _t: Annotated[access.ApiToken, intake]) -> Response:
         req = commerce.check_order(await _json(request), region=region)
-        order_id, created, view = await anyio.to_thread.run_sync(
-            commerce.place_order, engine, req, limiter=placing
-        )
+        order_id, created, view = await asyncio.wrap_future(desk.submit(req))
         if view is None:
             view = await run_in_threadpool(commerce.get_order, engine, order_id)
         return json_response(_summarised(view), 201 if created else 200)

@@ -1,0 +1,115 @@
+"""The order desk: orders that arrive together are placed together.
+
+A server answers many order requests at once. Placed one by one, each costs a snapshot
+statement, a write statement and a commit of its own, and the database spends more time
+starting and planning statements than holding stock. The desk keeps a queue and a few
+lanes (threads): a free lane takes every order waiting (up to ``max_batch``) and places
+them with ``place_orders``: one snapshot, each order sourced on what the ones before it
+left, one write transaction. Under load the batches grow by themselves (the orders that
+arrive while a lane is at the database wait for the next free lane); alone, an order is a
+batch of one and waits for nothing.
+
+Each order still gets its own answer: a batch shares statements, not outcomes (see
+``place_orders``). An order is acknowledged only after the transaction that wrote it has
+committed.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from concurrent.futures import Future
+
+from sqlalchemy.engine import Engine
+
+from trayecto.commerce._intake import OrderRequest
+from trayecto.commerce._placement import Placed, place_orders
+
+#: Lanes: one can source a batch while another waits for the database.
+LANES = 2
+#: The most orders in one batch (a bigger one holds its stock rows longer).
+MAX_BATCH = 32
+
+_STOP = None
+
+
+class OrderDesk:
+    def __init__(self, engine: Engine, *, lanes: int = LANES, max_batch: int = MAX_BATCH) -> None:
+        self._engine = engine
+        self._lanes = lanes
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue[tuple[OrderRequest, Future[Placed]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        #: Batches placed and the orders in them (how well requests are being grouped).
+        self.batches = 0
+        self.orders = 0
+
+    def submit(self, req: OrderRequest) -> Future[Placed]:
+        """Queue ``req``; the future answers what ``place_order`` would (or raises its
+        error)."""
+        future: Future[Placed] = Future()
+        with self._lock:
+            if not self._threads:  # started on first use (again after ``close``)
+                self._threads = [
+                    threading.Thread(target=self._lane, name=f"order-desk-{n}", daemon=True)
+                    for n in range(self._lanes)
+                ]
+                for t in self._threads:
+                    t.start()
+        self._queue.put((req, future))
+        return future
+
+    def place(self, req: OrderRequest) -> Placed:
+        """Place ``req`` through the desk and wait for its answer."""
+        return self.submit(req).result()
+
+    def close(self) -> None:
+        """Place what is queued, then stop the lanes (the next ``submit`` starts them
+        again)."""
+        with self._lock:
+            threads, self._threads = self._threads, []
+            for _ in threads:
+                self._queue.put(_STOP)
+        for t in threads:
+            t.join()
+
+    def _lane(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            batch = [item]
+            stop = False
+            while len(batch) < self._max_batch:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is _STOP:
+                    stop = True
+                    break
+                batch.append(more)
+            self._place(batch)
+            if stop:
+                return
+
+    def _place(self, batch: list[tuple[OrderRequest, Future[Placed]]]) -> None:
+        live = [(req, f) for req, f in batch if f.set_running_or_notify_cancel()]
+        if not live:
+            return
+        try:
+            answers = place_orders(self._engine, [req for req, _ in live])
+        except BaseException as exc:  # the database is gone: every order of it hears so
+            for _, f in live:
+                f.set_exception(exc)
+            return
+        self.batches += 1
+        self.orders += len(live)
+        for (_, f), answer in zip(live, answers, strict=True):
+            if isinstance(answer, BaseException):
+                f.set_exception(answer)
+            else:
+                f.set_result(answer)

@@ -1,0 +1,150 @@
+"""Orders placed in batches (``place_orders`` and the order desk): one snapshot and one
+write for many orders, each order with its own answer. Runs on SQLite and, under
+scripts/with-postgres.sh, on PostgreSQL (where the write is ``trayecto_place()``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from tests.commerce.conftest import order_body
+from trayecto import commerce
+from trayecto.bootstrap import Platform
+from trayecto.commerce import _placement
+from trayecto.kernel import NotFoundError, TrayectoError
+
+
+def _req(external_id: str, **kw: Any) -> commerce.OrderRequest:
+    return commerce.check_order(order_body(external_id, **kw))
+
+
+def _count(p: Platform, sql: str) -> int:
+    with p.engine.connect() as conn:
+        return int(conn.execute(sa.text(sql)).scalar_one())
+
+
+def _reserved(p: Platform, sku: str) -> int:
+    return _count(p, f"SELECT coalesce(sum(reserved), 0) FROM stock WHERE sku = '{sku}'")
+
+
+def test_a_batch_sources_each_order_on_what_the_ones_before_left(retailer: Platform) -> None:
+    # SKU-2: two units a delivery can take (ECOM-ZGZ; SHOP-SEV does not ship)
+    reqs = [
+        _req("B-1", lines=[("SKU-2", 2)]),
+        _req("B-2", lines=[("SKU-2", 1), ("SKU-3", 1)]),  # its SKU-2 is gone: refused whole
+        _req("B-3", lines=[("SKU-1", 2)]),
+        _req("B-1", lines=[("SKU-2", 2)]),  # B-1 again in the same batch: placed once
+        _req("B-4", fulfilment={"method": "click_and_collect", "location_id": "NOWHERE"}),
+    ]
+    answers = commerce.place_orders(retailer.engine, reqs)
+    first, second, third, again, fifth = answers
+    assert isinstance(first, tuple)
+    assert first[1] is True
+    assert isinstance(second, TrayectoError)
+    assert second.code == "insufficient_stock"
+    assert isinstance(third, tuple)
+    assert third[1] is True
+    assert again == (first[0], False, None)
+    assert isinstance(fifth, NotFoundError)
+    assert fifth.field == "fulfilment.location_id"
+    assert _count(retailer, "SELECT count(*) FROM orders") == 2
+    assert _reserved(retailer, "SKU-2") == 2
+    assert _reserved(retailer, "SKU-3") == 0  # nothing of B-2 is held
+    assert _reserved(retailer, "SKU-1") == 2
+    assert commerce.check_ledger(retailer.engine) == []
+    # each order is whole: its lines, groups, holds and history
+    view = commerce.get_order(retailer.engine, third[0])
+    assert [(ln["sku"], ln["quantity"]) for ln in view["lines"]] == [("SKU-1", 2)]
+    assert view["status"] == "allocated"
+    # placed again later, every order of the batch answers the stored one
+    later = commerce.place_orders(retailer.engine, [reqs[0], reqs[2]])
+    assert later == [(first[0], False, None), (third[0], False, None)]
+
+
+def test_an_order_whose_units_went_since_the_snapshot_is_tried_again_alone(
+    retailer: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A concurrent order takes SKU-2's last deliverable units between the batch's snapshot
+    and its write: that order is refused (nothing of it kept), the rest is written."""
+    real = _placement.session_of
+    stolen: list[Any] = []
+
+    @contextmanager
+    def racing(engine: sa.Engine) -> Iterator[Any]:
+        with real(engine) as session:
+            read = session.read
+
+            def read_then_steal(*args: Any, **kw: Any) -> Any:
+                snapshot = read(*args, **kw)
+                if not stolen:  # the first snapshot only
+                    stolen.append(None)
+                    stolen[0] = commerce.place_order(engine, _req("THIEF", lines=[("SKU-2", 2)]))
+                return snapshot
+
+            session.read = read_then_steal
+            yield session
+
+    monkeypatch.setattr(_placement, "session_of", racing)
+    ok, late = commerce.place_orders(
+        retailer.engine,
+        [_req("R-1", lines=[("SKU-1", 1)]), _req("R-2", lines=[("SKU-2", 1), ("SKU-3", 1)])],
+    )
+    assert isinstance(ok, tuple)
+    assert ok[1] is True
+    assert isinstance(late, TrayectoError)
+    assert late.code == "insufficient_stock"
+    assert stolen[0][1] is True
+    ids = {r[0] for r in _rows(retailer, "SELECT external_id FROM orders")}
+    assert ids == {"R-1", "THIEF"}
+    for table in ("order_lines", "fulfilment_groups", "reservations", "allocations",
+                  "payments", "order_events"):  # fmt: skip
+        orphans = _count(
+            retailer,
+            f"SELECT count(*) FROM {table} WHERE order_id NOT IN (SELECT id FROM orders)",
+        )
+        assert orphans == 0, table
+    assert _reserved(retailer, "SKU-3") == 0  # R-2's other line took nothing either
+    assert _reserved(retailer, "SKU-2") == 2
+    assert _reserved(retailer, "SKU-1") == 1
+    assert commerce.check_ledger(retailer.engine) == []
+
+
+def _rows(p: Platform, sql: str) -> list[Any]:
+    with p.engine.connect() as conn:
+        return list(conn.execute(sa.text(sql)))
+
+
+def test_the_desk_answers_every_order_of_a_burst(retailer: Platform) -> None:
+    desk = commerce.OrderDesk(retailer.engine, lanes=2, max_batch=8)
+    try:
+        futures = [
+            desk.submit(_req(f"D-{i}", channel=("web", "app", "pos")[i % 3], lines=[("SKU-1", 1)]))
+            for i in range(30)
+        ]
+        answers = []
+        for f in futures:
+            try:
+                answers.append(f.result(timeout=60))
+            except TrayectoError as exc:
+                answers.append(exc.code)
+    finally:
+        desk.close()
+    placed = [a for a in answers if isinstance(a, tuple)]
+    refused = [a for a in answers if not isinstance(a, tuple)]
+    # SKU-1: 18 units; click & collect and shop reserve rules may keep some back
+    assert len(placed) + len(refused) == 30
+    assert set(refused) <= {"insufficient_stock"}
+    assert len(placed) == _reserved(retailer, "SKU-1") <= 18
+    assert len({a[0] for a in placed}) == len(placed)
+    assert desk.orders == 30
+    assert 1 <= desk.batches <= 30
+    assert commerce.check_ledger(retailer.engine) == []
+    # the desk starts again after close
+    try:
+        assert desk.place(_req("D-0", lines=[("SKU-1", 1)]))[1] is False
+    finally:
+        desk.close()
