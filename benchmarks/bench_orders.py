@@ -343,6 +343,8 @@ def bench_intake(admin_url: str, seconds: float, workers: int) -> dict[str, Any]
             cpu0 = (_cpu_seconds(proc.pid), _cpu_seconds(postmaster))
             w = _wrk(base, token, seconds, "measure")
             cpu1 = (_cpu_seconds(proc.pid), _cpu_seconds(postmaster))
+            with urllib.request.urlopen(base + "/healthz", timeout=5) as answer:  # noqa: S310
+                desk = orjson.loads(answer.read())["order_desk"]  # one server process's
         finally:
             proc.send_signal(signal.SIGINT)
             try:
@@ -381,6 +383,7 @@ def bench_intake(admin_url: str, seconds: float, workers: int) -> dict[str, Any]
         },
         "cpus": os.cpu_count(),
         "orders_stored": stored,
+        "orders_per_batch": desk["orders"] / max(1, desk["batches"]),
         "scarce_sku_reserved": sum(lv.reserved for lv in scarce),
         "scarce_sku_on_hand": sum(lv.on_hand for lv in scarce),
         "oversold_rows": oversold,
@@ -482,7 +485,8 @@ def _print_intake(a: dict[str, Any]) -> None:
     c.console.print(
         f"oversold rows: {a['oversold_rows']}, ledger mismatches: {a['ledger_mismatches']}, "
         f"scarce SKU reserved {a['scarce_sku_reserved']} of {a['scarce_sku_on_hand']}, "
-        f"orders stored {a['orders_stored']:,}"
+        f"orders stored {a['orders_stored']:,}; {a['orders_per_batch']:.1f} orders a batch "
+        "(one server process's order desk)"
     )
 
 

@@ -48,7 +48,9 @@ class Platform:
 
     def __post_init__(self) -> None:
         self.follower = LogFollower(self.sync_identity)
-        self.order_desk = commerce.OrderDesk(self.engine)
+        self.order_desk = commerce.OrderDesk(
+            self.engine, lanes=self.settings.order_lanes, max_batch=self.settings.order_batch
+        )
         self.writer.on_commit = self.follower.poke
 
     def sync_identity(

@@ -39,6 +39,15 @@ class Settings(BaseSettings):
         description="Processes that parse and check tracking requests beside the server "
         "(unset: one per core when there are two or more; 0: all in the server process).",
     )
+    order_lanes: int = Field(
+        default=2,
+        ge=1,
+        description="Threads per server process that place orders in batches (see "
+        "commerce/_desk.py): one can source a batch while another waits for the database.",
+    )
+    order_batch: int = Field(
+        default=32, ge=1, description="The most orders one batch of order intake places."
+    )
     log_level: str = Field(default="INFO")
     timezone: str = Field(
         default="Europe/Madrid",

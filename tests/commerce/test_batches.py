@@ -4,6 +4,7 @@ scripts/with-postgres.sh, on PostgreSQL (where the write is ``trayecto_place()``
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -120,12 +121,11 @@ def _rows(p: Platform, sql: str) -> list[Any]:
 
 def test_the_desk_answers_every_order_of_a_burst(retailer: Platform) -> None:
     desk = commerce.OrderDesk(retailer.engine, lanes=2, max_batch=8)
+    channels = ("web", "app", "pos")
+    reqs = [_req(f"D-{i}", channel=channels[i % 3], lines=[("SKU-1", 1)]) for i in range(30)]
     try:
-        futures = [
-            desk.submit(_req(f"D-{i}", channel=("web", "app", "pos")[i % 3], lines=[("SKU-1", 1)]))
-            for i in range(30)
-        ]
-        answers = []
+        futures = [desk.submit(req) for req in reqs]
+        answers: list[Any] = []
         for f in futures:
             try:
                 answers.append(f.result(timeout=60))
@@ -143,8 +143,44 @@ def test_the_desk_answers_every_order_of_a_burst(retailer: Platform) -> None:
     assert desk.orders == 30
     assert 1 <= desk.batches <= 30
     assert commerce.check_ledger(retailer.engine) == []
-    # the desk starts again after close
+    # the desk starts again after close; a placed order sent again answers the stored one
+    n, done = next((i, a) for i, a in enumerate(answers) if isinstance(a, tuple))
     try:
-        assert desk.place(_req("D-0", lines=[("SKU-1", 1)]))[1] is False
+        assert desk.place(reqs[n]) == (done[0], False, None)
     finally:
         desk.close()
+
+
+def test_orders_waiting_for_a_lane_go_in_one_batch(
+    retailer: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the one lane places a first order, ten more arrive: they are placed in two
+    batches (the desk's limit is 8), each order with its own answer."""
+    from trayecto.commerce import _desk
+
+    gate = threading.Event()
+    sizes: list[int] = []
+    real = _desk.place_orders
+
+    def slow_first(engine: sa.Engine, reqs: list[commerce.OrderRequest]) -> Any:
+        sizes.append(len(reqs))
+        if len(sizes) == 1:
+            assert gate.wait(30)
+        return real(engine, reqs)
+
+    monkeypatch.setattr(_desk, "place_orders", slow_first)
+    desk = commerce.OrderDesk(retailer.engine, lanes=1, max_batch=8)
+    try:
+        first = desk.submit(_req("G-0", lines=[("SKU-1", 1)]))
+        while not sizes:  # the lane has taken G-0 and waits at the gate
+            threading.Event().wait(0.01)
+        rest = [desk.submit(_req(f"G-{i}", lines=[("SKU-1", 1)])) for i in range(1, 11)]
+        gate.set()
+        answers = [f.result(timeout=60) for f in [first, *rest]]
+    finally:
+        desk.close()
+    assert sizes == [1, 8, 2]
+    assert (desk.batches, desk.orders) == (3, 11)
+    assert all(created for _, created, _ in answers)
+    assert len({order_id for order_id, _, _ in answers}) == 11
+    assert _reserved(retailer, "SKU-1") == 11

@@ -102,8 +102,11 @@ class PgSession(Session):
         }
         read = Read.empty()
         read.policy_at = dict.fromkeys(channels)
+        # never prepared: a generic plan of this statement (one for any SKU list) reads
+        # the stock rows by index one list element at a time, 3-4x slower than the plan for
+        # the actual list, which costs less to make than it saves (benchmarks/bench_orders.py)
         for kind, a, b, n, day, when, found, flag in self.pg.execute(
-            _PG_SNAPSHOT, params
+            _PG_SNAPSHOT, params, prepare=False
         ).fetchall():
             if kind == 2:
                 read.add_stock(a, b, n)

@@ -101,6 +101,11 @@ def create_app(platform: Platform, *, access_log: bool = True, follow_log: bool 
                 "ingest_workers": {"processes": pool.workers, "ready": pool.ready},
                 # Group commit at work: rows appended and the transactions they took.
                 "writer": {"transactions": platform.writer.groups, "rows": platform.writer.rows},
+                # Orders placed in batches: the batches and the orders in them.
+                "order_desk": {
+                    "batches": platform.order_desk.batches,
+                    "orders": platform.order_desk.orders,
+                },
             }
         )
 
