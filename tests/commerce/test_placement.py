@@ -1,6 +1,6 @@
 """Order placement: what it caches is never stale, capacity is counted per local day,
 refusals name their cause. Runs on SQLite and, under scripts/with-postgres.sh, on
-PostgreSQL (where the write is one statement calling trayecto_hold())."""
+PostgreSQL (where the write is one statement calling trayecto_place())."""
 
 from __future__ import annotations
 

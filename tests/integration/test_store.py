@@ -273,3 +273,32 @@ def test_the_platform_knows_when_events_are_arriving(
         collect.append_events(conn, [fresh])
     assert platform.ingesting()
     assert not platform.ingesting(within=0.0)
+
+
+def test_migration_0008_swaps_the_placement_functions(platform: Platform) -> None:
+    """PostgreSQL writes a batch of orders with trayecto_place(); trayecto_hold() (one
+    order's holds) is gone, and comes back on the way down."""
+    from alembic import command
+    from alembic.config import Config
+
+    from trayecto.db.migrate import MIGRATIONS
+
+    if platform.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no stored functions: it writes each order in a savepoint")
+
+    def functions() -> set[str]:
+        with platform.engine.connect() as conn:
+            return set(
+                conn.exec_driver_sql(
+                    "SELECT proname FROM pg_proc WHERE proname IN ('trayecto_place', 'trayecto_hold')"
+                ).scalars()
+            )
+
+    assert functions() == {"trayecto_place"}
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["engine"] = platform.engine
+    command.downgrade(cfg, "0007")
+    assert functions() == {"trayecto_hold"}
+    db.upgrade(platform.engine)
+    assert functions() == {"trayecto_place"}

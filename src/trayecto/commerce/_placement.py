@@ -1,21 +1,24 @@
-"""Placing an order: source it, reserve the units and record it, atomically.
+"""Placing orders: source them, reserve the units and record them, atomically, in batches.
 
-``place_order`` makes at most ``TRIES`` attempts, each of two steps on one pooled
-connection (``_store``):
+``place_orders`` makes at most ``TRIES`` rounds, each of two steps on one pooled
+connection (``_store``), for every order still waiting:
 
-1. **read** one snapshot (no locks): the units available for the order's SKUs per
-   location, the locations' and the channel policy's versions (both cached in the process),
-   the pickup location; the sourcing engine chooses on it (pure Python);
-2. **write** the whole order in one transaction: its rows first, then the holds, last and
-   in a fixed order: each a conditional ``UPDATE … WHERE on_hand - reserved - safety >= q``
-   (and a conditional booking of each location's daily picking capacity). On PostgreSQL
-   that is one round trip and the row locks are held only from the holds to the commit.
+1. **read** one snapshot (no locks) for the whole batch: the units available for its SKUs
+   per location, the locations' and the channel policies' versions (both cached in the
+   process), the orders already stored; the sourcing engine chooses for each order in
+   turn (pure Python), each taking its units off the snapshot for the next;
+2. **write** every order in one transaction: each order's rows, and its holds, conditional
+   on what is really there (and a conditional booking of each location's daily picking
+   capacity). On PostgreSQL that is one round trip and the row locks are held only from
+   the holds to the commit.
 
-If a concurrent order took the units between the read and the write, a hold does not
-fit: the transaction rolls back (nothing of it is kept) and the next attempt reads again.
-The unique (channel, external id) of ``orders`` makes a duplicate roll back and answer
-the stored order, also when both copies arrive at once. When the engine finds too few
-units, expired cart and payment holds on those SKUs are released and it tries once more.
+If a concurrent order took an order's units between the read and the write, its holds do
+not fit: nothing of that order is kept, the others are written, and it goes round again.
+The unique (channel, external id) of ``orders`` makes a duplicate answer the stored order,
+also when both copies arrive at once. When the engine finds too few units, expired cart
+and payment holds on those SKUs are released and it tries once more. ``place_order`` is
+a batch of one; the order desk (``_desk``) makes batches of the orders that arrive
+together.
 """
 
 from __future__ import annotations

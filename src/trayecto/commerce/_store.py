@@ -1,31 +1,32 @@
-"""The hot path of order placement, per database: one read, then one write.
+"""The hot path of order placement, per database: one read, then one write, for a whole
+batch of orders.
 
-Each attempt of ``place_order`` needs a snapshot of what is available and, once the
-engine has chosen, one atomic write of the whole order. Both are single statements on
-PostgreSQL; the rest of what placement needs is cached in the process and validated by
-the snapshot itself:
+Each round of ``place_orders`` needs a snapshot of what is available to the batch's orders
+and, once the engine has chosen for each, one atomic write of them all. Both are single
+statements on PostgreSQL; the rest of what placement needs is cached in the process and
+validated by the snapshot itself:
 
 * every location, with the newest ``locations.updated_at`` it was read at (the snapshot
   reads ``max(updated_at)`` through an index; when it moved, the locations are reloaded);
-* the channel's policy, with its ``updated_at`` (read by the same statement).
+* each channel's policy, with its ``updated_at`` (read by the same statement).
 
-The snapshot: the available units of the order's SKUs per location (stock rows only, no
-join), the two versions, and today's booked picks of the locations holding the SKUs.
+The snapshot (``Read``): the available units of the batch's SKUs per location (stock rows
+only, no join), the versions, the orders already stored under the batch's keys, and the
+booked picks of the locations holding the SKUs. The orders of a batch are sourced in turn
+on it, each taking its units off (``Read.take``).
 
-The write inserts the order's rows first and takes the stock and capacity holds **last**,
-in a fixed order (stock rows by (location, SKU), then capacity rows by location):
+The write (``Session.write_many``) answers each order: written, ``Shortage`` (a hold did
+not fit: nothing of that order is kept) or ``Duplicate`` (its (channel, external id) is
+already stored). Stock and capacity rows are locked in one fixed order (stock rows by
+(location, SKU), then capacity rows by (location, day)):
 
-* PostgreSQL: ONE statement in autocommit mode, so it is its own transaction and no client
-  round trip ever happens inside it. Every row of every table travels in one JSON document
-  (one ``orjson.dumps``) that the server expands with ``jsonb_populate_recordset`` into
-  each table's row type; the main query reads every insert's output and only then calls
-  ``trayecto_hold()`` (migration 0005: the conditional updates in order, raising on the
-  first that does not fit). Row locks live from the holds to the statement's commit.
-* SQLite (and any other database): the same steps through SQLAlchemy Core in one write
-  transaction; SQLite's database lock serialises writers anyway.
-
-A hold that does not fit raises ``Shortage`` (the transaction rolls back, nothing of the
-order is kept); a duplicate (channel, external id) raises ``Duplicate``.
+* PostgreSQL: ONE statement, ``trayecto_place()`` (migration 0008), in autocommit mode, so
+  it is its own transaction and no client round trip ever happens inside it. Every row of
+  every order travels in one JSON document (one ``orjson.dumps``) that the server expands
+  with ``jsonb_populate_recordset``. Row locks live from the holds to the commit.
+* SQLite (and any other database): one write transaction through SQLAlchemy Core, each
+  order in a savepoint with its rows and then its conditional updates; SQLite's database
+  lock serialises writers anyway.
 """
 
 from __future__ import annotations

@@ -29,12 +29,16 @@ The function:
    fit, so nothing of them is kept.
 
 It returns one row per order that was not written: (its index, why, location, SKU).
-A batch of one is the single order's write.
+A batch of one is the single order's write, so ``trayecto_hold()`` (migration 0005, one
+order's holds) has no caller left and is dropped (the downgrade brings it back).
 
 Revision ID: 0008
 Revises: 0007
 Create Date: 2026-11-22
 """
+
+import importlib.util
+from pathlib import Path
 
 from alembic import op
 
@@ -203,11 +207,30 @@ DROP = (
 )
 
 
+DROP_HOLD = (
+    "DROP FUNCTION IF EXISTS trayecto_hold("
+    "text[], text[], integer[], integer, timestamptz, text[], date[], integer[])"
+)
+
+
+def _hold_function() -> str:
+    """``trayecto_hold()`` as migration 0005 created it."""
+    path = Path(__file__).with_name("0005_commerce_holds.py")
+    spec = importlib.util.spec_from_file_location("trayecto_migration_0005", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return str(module.HOLD)
+
+
 def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute(PLACE)
+        op.execute(DROP_HOLD)
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute(DROP)
+        op.execute(_hold_function())
