@@ -204,10 +204,10 @@ def place_orders(engine: Engine, reqs: Sequence[OrderRequest]) -> list[Placed | 
     for _ in range(TRIES):
         if not pending:
             break
-        pending, release = _round(engine, reqs, pending, ids, answers, refused)
+        pending, release, since = _round(engine, reqs, pending, ids, answers, refused)
         if release and not freed:  # expired cart and payment holds: free them, look again
             freed = True
-            release_expired(engine, now=utcnow(), skus=release)
+            release_expired(engine, now=since, skus=release)
     for i in pending:
         answers[i] = refused[i]
     for i, j in copies:
@@ -224,9 +224,10 @@ def _round(
     ids: dict[int, UUID],
     answers: list[Placed | TrayectoError | None],
     refused: dict[int, TrayectoError],
-) -> tuple[list[int], list[str]]:
-    """One attempt at the ``pending`` orders; returns those to try again and the SKUs whose
-    expired holds should be released first."""
+) -> tuple[list[int], list[str], datetime]:
+    """One attempt at the ``pending`` orders; returns those to try again, the SKUs whose
+    holds expired by the time of the earliest order that found too few should be released
+    first, and that time (a historic order frees only what had expired by its time)."""
     now = utcnow()
     ats = {i: reqs[i].placed_at or now for i in pending}  # a historic order keeps its time
     demands = {i: reqs[i].demand() for i in pending}
@@ -234,6 +235,7 @@ def _round(
     days = sorted({d for at in ats.values() for d in days_around(at)})
     again: list[int] = []
     release: set[str] = set()
+    since = now
     batch: list[tuple[int, OrderRows, dict[str, Any]]] = []
     with session_of(engine) as session:
         keys = [(reqs[i].channel, reqs[i].external_id) for i in pending]
@@ -261,6 +263,7 @@ def _round(
                     if snap.expired_holds and i not in refused:
                         refused[i] = exc
                         release.update(order_skus)
+                        since = min(since, at)
                         again.append(i)
                         continue
                     raise
@@ -284,7 +287,7 @@ def _round(
         else:  # a concurrent order took the units (or the picks) since the snapshot
             refused[i] = _refusal(outcome)
             again.append(i)
-    return sorted(again), sorted(release)
+    return sorted(again), sorted(release), since
 
 
 def quote(engine: Engine, req: OrderRequest) -> dict[str, Any]:
