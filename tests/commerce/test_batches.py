@@ -32,7 +32,17 @@ def _reserved(p: Platform, sku: str) -> int:
     return _count(p, f"SELECT coalesce(sum(reserved), 0) FROM stock WHERE sku = '{sku}'")
 
 
-def test_a_batch_sources_each_order_on_what_the_ones_before_left(retailer: Platform) -> None:
+def test_a_batch_sources_each_order_on_what_the_ones_before_left(
+    retailer: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rounds = []
+    real_round = _placement._round
+
+    def counted(*args: Any, **kw: Any) -> Any:
+        rounds.append(1)
+        return real_round(*args, **kw)
+
+    monkeypatch.setattr(_placement, "_round", counted)
     # SKU-2: two units a delivery can take (ECOM-ZGZ; SHOP-SEV does not ship)
     reqs = [
         _req("B-1", lines=[("SKU-2", 2)]),
@@ -53,6 +63,7 @@ def test_a_batch_sources_each_order_on_what_the_ones_before_left(retailer: Platf
     assert isinstance(fifth, NotFoundError)
     assert fifth.field == "fulfilment.location_id"
     assert _count(retailer, "SELECT count(*) FROM orders") == 2
+    assert len(rounds) == 1  # B-2 saw B-1's units gone in the snapshot: no write lost a race
     assert _reserved(retailer, "SKU-2") == 2
     assert _reserved(retailer, "SKU-3") == 0  # nothing of B-2 is held
     assert _reserved(retailer, "SKU-1") == 2
@@ -184,3 +195,22 @@ def test_orders_waiting_for_a_lane_go_in_one_batch(
     assert all(created for _, created, _ in answers)
     assert len({order_id for order_id, _, _ in answers}) == 11
     assert _reserved(retailer, "SKU-1") == 11
+
+
+def test_another_order_under_a_key_in_the_batch_comes_after_the_first(
+    retailer: Platform,
+) -> None:
+    """The first order under W-K is refused (too many units); a different order under the
+    same key, in the same batch, is then placed on its own; a third answers it."""
+    too_many = _req("W-K", lines=[("SKU-2", 50)])
+    fits = _req("W-K", lines=[("SKU-1", 1)])
+    refused, placed, answered = commerce.place_orders(
+        retailer.engine, [too_many, fits, _req("W-K", lines=[("SKU-3", 1)])]
+    )
+    assert isinstance(refused, TrayectoError)
+    assert refused.code == "insufficient_stock"
+    assert isinstance(placed, tuple)
+    assert placed[1] is True
+    assert answered == (placed[0], False, None)
+    view = commerce.get_order(retailer.engine, placed[0])
+    assert [ln["sku"] for ln in view["lines"]] == ["SKU-1"]

@@ -16,7 +16,7 @@ from tests.commerce.conftest import order_body, write
 from trayecto import commerce
 from trayecto.bootstrap import Platform
 from trayecto.commerce import GroupStatus, Method
-from trayecto.kernel import ConflictError
+from trayecto.kernel import ConflictError, TrayectoError
 
 LOCS = ("L1", "L2", "L3")
 SKUS = ("P1", "P2")
@@ -269,3 +269,96 @@ def test_the_engine_finds_the_cheapest_plan(data: st.DataObject, n_sites: int, n
     )
     assert plan.cost == pytest.approx(best, abs=1e-9)
     assert plan.explanation["chosen"] == plan.locations
+
+
+_FULFIL = {
+    "delivery": {
+        "method": "delivery",
+        "address": {"line1": "x", "postcode": "28001", "city": "Madrid", "country": "ES"},
+    },
+    "click_and_collect": {"method": "click_and_collect", "location_id": "L2"},
+    "ship_to_store": {"method": "ship_to_store", "location_id": "L3"},
+}
+_examples = itertools.count()
+
+
+def _outcome(answer: object, first_of: dict[UUID, int], i: int) -> tuple[object, ...]:
+    """What an answer says, independent of ids: created (and where), a copy of the i-th
+    answer, or refused (and why)."""
+    if isinstance(answer, TrayectoError):
+        return ("refused", answer.code)
+    assert isinstance(answer, tuple)
+    order_id, created, view = answer
+    if not created:
+        return ("copy of", first_of[order_id])
+    first_of[order_id] = i
+    assert view is not None
+    return ("created", tuple(view["locations"]))
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    batch=st.lists(
+        st.tuples(
+            st.lists(st.tuples(st.sampled_from(SKUS), st.integers(1, 3)), min_size=1, max_size=2),
+            st.sampled_from(sorted(_FULFIL)),
+            st.integers(0, 5),  # the order's key: the same key twice is the same order
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_a_batch_answers_as_its_orders_placed_one_by_one(
+    shop: Platform, batch: list[tuple[list[tuple[str, int]], str, int]]
+) -> None:
+    """place_orders sources each order of a batch on what the ones before it left: every
+    answer (created where, refused why, a copy of which) is the one placing the same
+    orders one at a time would give, from the same stock."""
+    n = next(_examples)
+    order_of: dict[int, tuple[list[tuple[str, int]], str]] = {}
+
+    def reqs(tag: str) -> list[commerce.OrderRequest]:
+        out = []
+        for lines_, method_, key in batch:
+            lines, method = order_of.setdefault(key, (lines_, method_))  # a retry: the same
+            skus: dict[str, int] = {}
+            for sku, qty in lines:
+                skus[sku] = skus.get(sku, 0) + qty
+            body = order_body(
+                f"{tag}-{n}-{key}", lines=sorted(skus.items()), fulfilment=_FULFIL[method]
+            )
+            out.append(commerce.check_order(body))
+        return out
+
+    def run(answers: list[object]) -> list[tuple[object, ...]]:
+        first_of: dict[UUID, int] = {}
+        return [_outcome(a, first_of, i) for i, a in enumerate(answers)]
+
+    before = {(lv.location_id, lv.sku): lv.reserved for lv in commerce.stock_levels(shop.engine)}
+    answers = commerce.place_orders(shop.engine, reqs("B"))
+    together = run(answers)
+    _check(shop)
+    created = [a[0] for a in answers if isinstance(a, tuple) and a[1]]
+    again = commerce.place_orders(shop.engine, reqs("B"))  # every order already stored
+    for outcome, answer in zip(together, again, strict=True):
+        if outcome[0] != "refused":
+            assert isinstance(answer, tuple)
+            assert answer[1] is False
+    for order_id in created:
+        commerce.cancel_order(shop.engine, order_id)
+    after = {(lv.location_id, lv.sku): lv.reserved for lv in commerce.stock_levels(shop.engine)}
+    assert after == before  # the same stock again
+
+    one_by_one: list[object] = []
+    for req in reqs("S"):
+        try:
+            one_by_one.append(commerce.place_order(shop.engine, req))
+        except TrayectoError as exc:
+            one_by_one.append(exc)
+    assert together == run(one_by_one)
+    for answer in one_by_one:
+        if isinstance(answer, tuple) and answer[1]:
+            commerce.cancel_order(shop.engine, answer[0])
+    _check(shop)

@@ -186,17 +186,22 @@ def place_orders(engine: Engine, reqs: Sequence[OrderRequest]) -> list[Placed | 
     before it left, and ONE write transaction for all of them. Each answer is the order's
     own: an order that does not fit (its units were taken since the snapshot) takes
     nothing and is tried again in the next round, with the others still waiting; an order
-    that cannot be placed gets its error. The same (channel, external id) twice in a batch
-    is placed once; the copies answer the stored order."""
+    that cannot be placed gets its error. The same order twice in a batch (a retry) is
+    placed once and the copy answers as the first; another order under a key already in
+    the batch is placed after the batch, so it answers the stored order if the first was
+    placed."""
     answers: list[Placed | TrayectoError | None] = [None] * len(reqs)
     first: dict[tuple[str, str], int] = {}
     copies: list[tuple[int, int]] = []
+    later: list[int] = []
     for i, req in enumerate(reqs):
         key = (req.channel, req.external_id)
-        if key in first:
-            copies.append((i, first[key]))
-        else:
+        if key not in first:
             first[key] = i
+        elif req == reqs[first[key]]:  # a retry: it answers what the first one gets
+            copies.append((i, first[key]))
+        else:  # another order under the same key: it comes after the first one
+            later.append(i)
     pending = sorted(first.values())
     ids = {i: new_id() for i in pending}
     refused: dict[int, TrayectoError] = {}
@@ -213,6 +218,9 @@ def place_orders(engine: Engine, reqs: Sequence[OrderRequest]) -> list[Placed | 
     for i, j in copies:
         done = answers[j]
         answers[i] = (done[0], False, None) if isinstance(done, tuple) else done
+    if later:
+        for i, answer in zip(later, place_orders(engine, [reqs[i] for i in later]), strict=True):
+            answers[i] = answer
     assert all(a is not None for a in answers)
     return answers  # type: ignore[return-value]
 
