@@ -450,6 +450,13 @@ class _CoreSession(Session):
         """One write transaction (SQLite's one writer turn, one commit), each order in a
         savepoint of its own."""
         conn = self.conn.execution_options(sqlite_immediate=True)
+        if len(batch) == 1:  # the transaction is the savepoint
+            try:
+                with conn.begin():
+                    self._write(conn, batch[0])
+            except (Shortage, Duplicate) as exc:
+                return [exc]
+            return [None]
         answers: list[Shortage | Duplicate | None] = []
         with conn.begin():
             for rows in batch:
