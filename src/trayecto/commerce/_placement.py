@@ -209,7 +209,7 @@ def place_orders(engine: Engine, reqs: Sequence[OrderRequest]) -> list[Placed | 
     for _ in range(TRIES):
         if not pending:
             break
-        pending, release, since = _round(engine, reqs, pending, ids, answers, refused)
+        pending, release, since = _round(engine, reqs, pending, ids, answers, refused, freed)
         if release and not freed:  # expired cart and payment holds: free them, look again
             freed = True
             release_expired(engine, now=since, skus=release)
@@ -232,6 +232,7 @@ def _round(
     ids: dict[int, UUID],
     answers: list[Placed | TrayectoError | None],
     refused: dict[int, TrayectoError],
+    freed: bool,
 ) -> tuple[list[int], list[str], datetime]:
     """One attempt at the ``pending`` orders; returns those to try again, the SKUs whose
     holds expired by the time of the earliest order that found too few should be released
@@ -268,7 +269,7 @@ def _round(
                 except ConflictError as exc:
                     if snap.unknown_skus:
                         raise _unknown_skus(order_skus, read.known_skus) from None
-                    if snap.expired_holds and i not in refused:
+                    if snap.expired_holds and not freed:
                         refused[i] = exc
                         release.update(order_skus)
                         since = min(since, at)
