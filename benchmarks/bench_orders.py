@@ -357,10 +357,12 @@ def bench_intake(admin_url: str, seconds: float, workers: int) -> dict[str, Any]
     oversold = sum(1 for lv in levels if lv.reserved > lv.on_hand)
     with engine.connect() as conn:
         stored = conn.exec_driver_sql("SELECT count(*) FROM orders").scalar()
-        batches = conn.exec_driver_sql(
-            "SELECT coalesce(sum(calls), 0) FROM pg_stat_user_functions"
-            " WHERE funcname = 'trayecto_place'"
-        ).scalar()
+        batches = int(
+            conn.exec_driver_sql(
+                "SELECT coalesce(sum(calls), 0) FROM pg_stat_user_functions"
+                " WHERE funcname = 'trayecto_place'"
+            ).scalar()
+        )
     engine.dispose()
     pgb = {rows: _pgbench(url, rows, seconds) for rows in (N_SKUS * N_LOCATIONS, 10)}
     with admin.connect() as conn:
