@@ -25,16 +25,15 @@ from sqlalchemy.engine import Engine
 from trayecto.commerce._intake import OrderRequest
 from trayecto.commerce._placement import Placed, place_orders
 
-#: Lanes: one can source a batch while another waits for the database.
-LANES = 2
-#: The most orders in one batch (a bigger one holds its stock rows longer).
-MAX_BATCH = 32
-
 _STOP = None
 
 
 class OrderDesk:
-    def __init__(self, engine: Engine, *, lanes: int = LANES, max_batch: int = MAX_BATCH) -> None:
+    def __init__(self, engine: Engine, *, lanes: int, max_batch: int) -> None:
+        """``lanes`` threads (one can source a batch while another waits for the
+        database), each placing at most ``max_batch`` orders at once (a bigger batch holds
+        its stock rows longer); the defaults are settings (``TRAYECTO_ORDER_LANES``,
+        ``TRAYECTO_ORDER_BATCH``)."""
         self._engine = engine
         self._lanes = lanes
         self._max_batch = max_batch
@@ -106,8 +105,9 @@ class OrderDesk:
             for _, f in live:
                 f.set_exception(exc)
             return
-        self.batches += 1
-        self.orders += len(live)
+        with self._lock:  # two lanes may finish at once
+            self.batches += 1
+            self.orders += len(live)
         for (_, f), answer in zip(live, answers, strict=True):
             if isinstance(answer, BaseException):
                 f.set_exception(answer)

@@ -41,6 +41,7 @@ from trayecto.commerce._sourcing import Plan, Policy, haversine_km, source
 from trayecto.commerce._store import (
     Duplicate,
     OrderRows,
+    Session,
     Shortage,
     Snapshot,
     days_around,
@@ -143,8 +144,12 @@ def _existing(engine: Engine, channel: str, external_id: str) -> UUID | None:
         return found
 
 
-def _unknown_skus(skus: list[str], known: set[str]) -> ValidationError:
-    missing = [s for s in skus if s not in known]
+def _unknown_skus(session: Session, skus: list[str]) -> ValidationError | None:
+    """The error naming the SKUs not in the catalogue, if any (asked only when sourcing
+    found too few units: a SKU with stock is known)."""
+    missing = session.missing_skus(skus)
+    if not missing:
+        return None
     return ValidationError(
         f"unknown SKU(s): {', '.join(missing)}", code="unknown_sku", field="lines"
     )
@@ -267,8 +272,9 @@ def _round(
                 try:
                     plan = _source(req, snap, demand, pickup, destination)
                 except ConflictError as exc:
-                    if snap.unknown_skus:
-                        raise _unknown_skus(order_skus, read.known_skus) from None
+                    unknown = _unknown_skus(session, order_skus)
+                    if unknown is not None:
+                        raise unknown from None
                     if snap.expired_holds and not freed:
                         refused[i] = exc
                         release.update(order_skus)
@@ -308,13 +314,14 @@ def quote(engine: Engine, req: OrderRequest) -> dict[str, Any]:
     with session_of(engine) as session:
         read = session.read([(req.channel, req.external_id)], sorted(demand), now)
         snap = session.assemble(read, req.channel, req.external_id, sorted(demand), pickup_id, now)
-    pickup = _pickup(req, snap)
-    try:
-        plan = _source(req, snap, demand, pickup, destination)
-    except ConflictError:
-        if snap.unknown_skus:
-            raise _unknown_skus(sorted(demand), read.known_skus) from None
-        raise
+        pickup = _pickup(req, snap)
+        try:
+            plan = _source(req, snap, demand, pickup, destination)
+        except ConflictError:
+            unknown = _unknown_skus(session, sorted(demand))
+            if unknown is not None:
+                raise unknown from None
+            raise
     groups = []
     for loc_id in plan.locations:
         loc = snap.locations[loc_id]

@@ -31,6 +31,7 @@ already stored). Stock and capacity rows are locked in one fixed order (stock ro
 
 from __future__ import annotations
 
+import functools
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -81,7 +82,6 @@ class Duplicate(Exception):
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     existing: UUID | None  # the order already stored under (channel, external id)
-    unknown_skus: bool  # some SKU of the order is not in the catalogue
     expired_holds: bool  # some cart or payment hold on these SKUs has expired
     policy: Policy
     pickup: Location | None  # the requested pickup location, when it exists
@@ -165,7 +165,6 @@ class Read:
     off it, so the next one is sourced on what is left."""
 
     existing: dict[tuple[str, str], UUID]  # (channel, external id) -> the stored order
-    known_skus: set[str]
     expired_holds: bool
     policy_at: dict[str, datetime | None]  # channel -> its policy's updated_at (None: none)
     locations_at: datetime | None
@@ -175,7 +174,7 @@ class Read:
 
     @classmethod
     def empty(cls) -> Read:
-        return cls({}, set(), False, {}, None, {}, {}, {})
+        return cls({}, False, {}, None, {}, {}, {})
 
     def add_stock(self, location_id: str, sku: str, atp: int) -> None:
         self.atp[(location_id, sku)] = atp
@@ -244,7 +243,6 @@ def assemble(
         pickup = locs.get(pickup_id) or add(pickup_id)
     return Snapshot(
         read.existing.get((channel, external_id)),
-        any(s not in read.known_skus for s in skus),
         read.expired_holds,
         policy,
         pickup,
@@ -260,7 +258,7 @@ def assemble(
 class Session:
     """One pooled connection's reads and writes of order placement (one per database)."""
 
-    store: Any  # the store, with its cache
+    store: Store  # the store, with its cache
 
     def read(
         self,
@@ -274,6 +272,10 @@ class Session:
         raise NotImplementedError
 
     def load_policy(self, channel: str) -> Policy:
+        raise NotImplementedError
+
+    def missing_skus(self, skus: Sequence[str]) -> list[str]:
+        """Those of ``skus`` that are not in the catalogue."""
         raise NotImplementedError
 
     def load_locations(self) -> Iterable[Location]:
@@ -355,21 +357,40 @@ _ATP = stock.c.on_hand - stock.c.reserved - stock.c.safety_stock
 _STOCK = sa.select(stock.c.location_id, stock.c.sku, _ATP.label("atp")).where(
     stock.c.sku.in_(sa.bindparam("skus", expanding=True)), _ATP > 0
 )
-_EXPIRED = sa.select(
-    sa.exists().where(
-        reservations.c.status == "active",
-        reservations.c.expires_at < sa.bindparam("at"),
-        reservations.c.sku.in_(sa.bindparam("skus", expanding=True)),
-    ),
-    sa.select(sa.func.max(locations.c.updated_at)).scalar_subquery(),
+_EXPIRED = sa.exists().where(
+    reservations.c.status == "active",
+    reservations.c.expires_at < sa.bindparam("at"),
+    reservations.c.sku.in_(sa.bindparam("skus", expanding=True)),
 )
 _KNOWN = sa.select(products.c.sku).where(products.c.sku.in_(sa.bindparam("skus", expanding=True)))
-_POLICIES = sa.select(channel_policies.c.channel, channel_policies.c.updated_at).where(
-    channel_policies.c.channel.in_(sa.bindparam("channels", expanding=True))
-)
-_EXISTING = sa.select(orders.c.channel, orders.c.external_id, orders.c.id).where(
-    orders.c.external_id.in_(sa.bindparam("external_ids", expanding=True))
-)
+_LOCATIONS_AT = sa.select(sa.func.max(locations.c.updated_at)).scalar_subquery()
+
+
+@functools.lru_cache(maxsize=64)
+def _head(keys: int, channels: int) -> sa.Select[Any]:
+    """One row: expired holds?, the locations' version, the stored order of each key
+    (``c<i>``, ``e<i>``) and the policy version of each channel (``p<j>``)."""
+    return sa.select(
+        _EXPIRED,
+        _LOCATIONS_AT,
+        *(
+            sa.select(orders.c.id)
+            .where(
+                orders.c.channel == sa.bindparam(f"c{i}"),
+                orders.c.external_id == sa.bindparam(f"e{i}"),
+            )
+            .scalar_subquery()
+            for i in range(keys)
+        ),
+        *(
+            sa.select(channel_policies.c.updated_at)
+            .where(channel_policies.c.channel == sa.bindparam(f"p{j}"))
+            .scalar_subquery()
+            for j in range(channels)
+        ),
+    )
+
+
 _POLICY = sa.select(channel_policies.c.config).where(
     channel_policies.c.channel == sa.bindparam("channel")
 )
@@ -413,29 +434,31 @@ class _CoreSession(Session):
         days: Sequence[date] = (),
     ) -> Read:
         conn = self.conn
-        wanted = set(keys)
         read = Read.empty()
         days = sorted(days or days_around(at))
+        channels = sorted({c for c, _ in keys})
+        params: dict[str, Any] = {"skus": list(skus), "at": at}
+        for i, (channel, external_id) in enumerate(keys):
+            params[f"c{i}"], params[f"e{i}"] = channel, external_id
+        for j, channel in enumerate(channels):
+            params[f"p{j}"] = channel
         with conn.begin():
-            expired, read.locations_at = conn.execute(
-                _EXPIRED, {"skus": list(skus), "at": at}
-            ).one()
-            read.expired_holds = bool(expired)
-            read.known_skus = set(conn.execute(_KNOWN, {"skus": list(skus)}).scalars())
-            channels = sorted({c for c, _ in keys})
-            read.policy_at = dict.fromkeys(channels)
-            for channel, updated_at in conn.execute(_POLICIES, {"channels": channels}):
-                read.policy_at[channel] = updated_at
-            for channel, external_id, order_id in conn.execute(
-                _EXISTING, {"external_ids": sorted({e for _, e in keys})}
-            ):
-                if (channel, external_id) in wanted:
-                    read.existing[(channel, external_id)] = order_id
+            head = conn.execute(_head(len(keys), len(channels)), params).one()
+            read.expired_holds, read.locations_at = bool(head[0]), head[1]
+            for i, key in enumerate(keys):
+                if head[2 + i] is not None:
+                    read.existing[key] = head[2 + i]
+            read.policy_at = dict(zip(channels, head[2 + len(keys) :], strict=True))
             for loc_id, sku, atp in conn.execute(_STOCK, {"skus": list(skus)}):
                 read.add_stock(loc_id, sku, atp)
             for loc_id, day, picks in conn.execute(_LOADS, {"skus": list(skus), "days": days}):
                 read.loads[(loc_id, day)] = picks
         return read
+
+    def missing_skus(self, skus: Sequence[str]) -> list[str]:
+        with self.conn.begin():
+            known = set(self.conn.execute(_KNOWN, {"skus": list(skus)}).scalars())
+        return [s for s in skus if s not in known]
 
     def load_policy(self, channel: str) -> Policy:
         with self.conn.begin():

@@ -30,7 +30,7 @@ from trayecto.commerce._store import (
 # --- PostgreSQL: raw psycopg, one statement each way --------------------------------------------
 
 # kind 0: the locations' version, and whether some cart or payment hold on the SKUs has
-# expired; 1: the known SKUs; 4: the channels' policy versions; 5: the orders already stored
+# expired; 4: the channels' policy versions; 5: the orders already stored
 # under the batch's keys; 2: stock rows; 3: picks booked on the days asked at the locations
 # holding the SKUs
 _PG_SNAPSHOT = """
@@ -38,8 +38,6 @@ SELECT 0, NULL::text, NULL::text, NULL::integer, NULL::date,
        (SELECT max(updated_at) FROM locations), NULL::uuid,
        EXISTS (SELECT 1 FROM reservations WHERE status = 'active' AND expires_at < %(at)s
                   AND sku = ANY(%(skus)s))
-UNION ALL
-SELECT 1, sku, NULL, NULL, NULL, NULL, NULL, NULL FROM products WHERE sku = ANY(%(skus)s)
 UNION ALL
 SELECT 4, channel, NULL, NULL, NULL, updated_at, NULL, NULL
   FROM channel_policies WHERE channel = ANY(%(channels)s)
@@ -112,8 +110,6 @@ class PgSession(Session):
                 read.add_stock(a, b, n)
             elif kind == 3:
                 read.loads[(a, day)] = n
-            elif kind == 1:
-                read.known_skus.add(a)
             elif kind == 5:
                 read.existing[(a, b)] = found
             elif kind == 4:
@@ -121,6 +117,11 @@ class PgSession(Session):
             else:
                 read.locations_at, read.expired_holds = when, flag
         return read
+
+    def missing_skus(self, skus: Sequence[str]) -> list[str]:
+        rows = self.pg.execute("SELECT sku FROM products WHERE sku = ANY(%s)", (list(skus),))
+        known = {r[0] for r in rows.fetchall()}
+        return [s for s in skus if s not in known]
 
     def load_policy(self, channel: str) -> Policy:
         row = self.pg.execute(
