@@ -37,7 +37,7 @@ _PG_SNAPSHOT = """
 SELECT 0, NULL::text, NULL::text, NULL::integer, NULL::date,
        (SELECT max(updated_at) FROM locations), NULL::uuid,
        EXISTS (SELECT 1 FROM reservations WHERE status = 'active' AND expires_at < %(at)s
-                  AND sku = ANY(%(skus)s))
+                  AND expires_at IS NOT NULL AND sku = ANY(%(skus)s))
 UNION ALL
 SELECT 4, channel, NULL, NULL, NULL, updated_at, NULL, NULL
   FROM channel_policies WHERE channel = ANY(%(channels)s)
@@ -100,11 +100,8 @@ class PgSession(Session):
         }
         read = Read.empty()
         read.policy_at = dict.fromkeys(channels)
-        # never prepared: a generic plan of this statement (one for any SKU list) reads
-        # the stock rows by index one list element at a time, 3-4x slower than the plan for
-        # the actual list, which costs less to make than it saves (benchmarks/bench_orders.py)
         for kind, a, b, n, day, when, found, flag in self.pg.execute(
-            _PG_SNAPSHOT, params, prepare=False
+            _PG_SNAPSHOT, params
         ).fetchall():
             if kind == 2:
                 read.add_stock(a, b, n)
