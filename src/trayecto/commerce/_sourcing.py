@@ -30,6 +30,7 @@ from trayecto.commerce._optimise import search, singles_of
 from trayecto.kernel import ValidationError
 
 EARTH_KM = 6371.0088
+_HALF_WAY = math.pi * EARTH_KM  # the farthest two points can be
 
 
 def haversine_km(a: tuple[float, float], b: tuple[float, float]) -> float:
@@ -133,10 +134,21 @@ class Site:
     active: bool = True
     #: (latitude, longitude, cos latitude) in radians, for the distance to each order
     radians: tuple[float, float, float] = field(init=False, repr=False, compare=False)
+    #: the usual case, decided once: active, open, no picking limit, holds stock and ships
+    plain: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         lat = math.radians(self.latitude)
         object.__setattr__(self, "radians", (lat, math.radians(self.longitude), math.cos(lat)))
+        object.__setattr__(
+            self,
+            "plain",
+            self.active
+            and self.open
+            and self.capacity_left is None
+            and self.type is not LocationType.PICKUP_POINT
+            and Capability.SHIP in self.capabilities,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,7 +218,8 @@ def source(
         destination = (pickup.latitude, pickup.longitude)
     pickup_id = pickup.id if pickup is not None else None
     skus = sorted(demand)
-    # what each location holds of the order's SKUs: one pass over the snapshot
+    # what each location holds of the order's SKUs: one pass over the snapshot (in its
+    # order, SKU by SKU as the stores build it)
     holds: dict[str, dict[str, int]] = {}
     for (sid, sku), q in available.items():
         if q > 0 and sku in demand:
@@ -232,40 +245,28 @@ def source(
     looked_at = [s for s in sites if s.id in holds or s.id == pickup_id]
     looked_at.sort(key=_site_id)
     delivery = method is Method.DELIVERY
-    pickup_point, dropship, shop = (
-        LocationType.PICKUP_POINT,
-        LocationType.SUPPLIER_DROPSHIP,
-        LocationType.SHOP,
-    )
+    dropship, shop = LocationType.SUPPLIER_DROPSHIP, LocationType.SHOP
+    sin, asin, sqrt = math.sin, math.asin, math.sqrt
     for site in looked_at:
         sid = site.id
         kind = site.type
         held = holds.get(sid)
         dist: float | None = None
+        shown: float | None = None
         if destination is not None:
             lat, lon, cos_lat = site.radians
-            h = math.sin((dlat - lat) / 2) ** 2 + cos_lat * dcos * math.sin((dlon - lon) / 2) ** 2
-            dist = 2 * EARTH_KM * math.asin(min(1.0, math.sqrt(h)))
+            h = sin((dlat - lat) / 2) ** 2 + cos_lat * dcos * sin((dlon - lon) / 2) ** 2
+            dist = 2 * EARTH_KM * asin(sqrt(h)) if h < 1.0 else _HALF_WAY
+            shown = int(dist * 10 + 0.5) / 10  # to 100 m (round() costs 4x more)
         entry: dict[str, Any] = {
             "location_id": sid,
             "type": kind,  # a str (StrEnum): serialised as its value
-            "distance_km": None if dist is None else round(dist, 1),
-            "available": {}
-            if held is None
-            else held
-            if len(held) < 2
-            else dict(sorted(held.items())),
+            "distance_km": shown,
+            "available": {} if held is None else held,
         }
         candidates.append(entry)
         # the usual case in one test; the reason otherwise
-        if not (
-            site.active
-            and site.open
-            and site.capacity_left is None
-            and kind is not pickup_point
-            and (delivery or kind is not dropship)
-            and Capability.SHIP in site.capabilities
-        ):
+        if not (site.plain and (delivery or kind is not dropship)):
             why = _exclusion(site, method, pickup_id)
             if why is not None:
                 entry["excluded_because"] = why
@@ -274,19 +275,20 @@ def source(
             entry["excluded_because"] = "holds none of the order's SKUs"
             continue
         f = 0.0 if sid == pickup_id else ship[kind] + per_km * (dist or 0)
-        entry["shipment_cost"] = round(f, 3)
+        entry["shipment_cost"] = int(f * 1000 + 0.5) / 1000
         # the lines it can serve whole, with their variable cost
         j = len(eligible)
         eligible.append(site)
         fixed.append(f)
         stocks.append(held)
         unit = pick[kind]
+        is_shop = kind is shop
         for sku, q in held.items():
             qty = demand[sku]
             if q >= qty:
                 v = unit * qty
-                if kind is shop:
-                    v += penalty * max(0, qty - max(0, q - reserve))
+                if is_shop and q - reserve < qty:  # takes units kept for walk-in customers
+                    v += penalty * (qty if q <= reserve else qty - q + reserve)
                 line_costs[sku][j] = v
                 line_opens[sku].append((v + f, j, v))
 
