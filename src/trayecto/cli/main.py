@@ -117,7 +117,9 @@ def serve(
                 )
             else:
                 uvicorn.run(
-                    create_app(p, access_log=access_log, follow_log=child is None),
+                    create_app(
+                        p, access_log=access_log, follow_log=child is None, freeze_heap=True
+                    ),
                     host=host,
                     port=port,
                     access_log=False,  # ours (trayecto.web.accesslog) leaves out query strings

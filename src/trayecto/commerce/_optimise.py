@@ -127,6 +127,7 @@ def search(
             limit = best - 1e-12 - rest
 
     dfs(0, 0.0)
+    dfs = None  # type: ignore[assignment]  # it refers to itself: a cycle for the collector
     if not best_pick:
         return INF, []
     out = [0] * n

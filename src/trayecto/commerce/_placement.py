@@ -276,7 +276,7 @@ def _round(
                     if unknown is not None:
                         raise unknown from None
                     if snap.expired_holds and not freed:
-                        refused[i] = exc
+                        refused[i] = exc.with_traceback(None)
                         release.update(order_skus)
                         since = min(since, at)
                         again.append(i)
@@ -284,7 +284,9 @@ def _round(
                     raise
                 rows, view = build_rows(req, ids[i], at, plan, snap, pickup, destination)
             except TrayectoError as exc:
-                answers[i] = exc
+                # kept without its traceback: that would hold this frame, and the batch
+                # with it, in a cycle only the garbage collector frees
+                answers[i] = exc.with_traceback(None)
                 continue
             read.take(rows.holds, [(x[0], x[1]) for x in rows.loads])
             batch.append((i, rows, view))
