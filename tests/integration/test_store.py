@@ -302,3 +302,39 @@ def test_migration_0008_swaps_the_placement_functions(platform: Platform) -> Non
     assert functions() == {"trayecto_hold"}
     db.upgrade(platform.engine)
     assert functions() == {"trayecto_place"}
+
+
+def test_migration_0009_indexes_only_the_holds_that_expire(platform: Platform) -> None:
+    """Order holds (no expiry, five an order) stay out of the index that finds expired cart
+    and payment holds; the downgrade brings the full index back."""
+    from alembic import command
+    from alembic.config import Config
+
+    from trayecto.db.migrate import MIGRATIONS
+
+    def indexes() -> dict[str, str]:
+        with platform.engine.connect() as conn:
+            if platform.engine.dialect.name == "postgresql":
+                rows = conn.exec_driver_sql(
+                    "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'reservations'"
+                )
+            else:
+                rows = conn.exec_driver_sql(
+                    "SELECT name, sql FROM sqlite_master WHERE type = 'index'"
+                    " AND tbl_name = 'reservations' AND sql IS NOT NULL"
+                )
+            return {name: sql for name, sql in rows}
+
+    now = indexes()
+    assert "ix_reservations_status_expires_at" not in now
+    assert "WHERE" in now["ix_reservations_expiring"]
+    assert "expires_at IS NOT NULL" in now["ix_reservations_expiring"]
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["engine"] = platform.engine
+    command.downgrade(cfg, "0008")
+    before = indexes()
+    assert "ix_reservations_expiring" not in before
+    assert "WHERE" not in before["ix_reservations_status_expires_at"]
+    db.upgrade(platform.engine)
+    assert indexes() == now

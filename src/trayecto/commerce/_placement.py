@@ -147,7 +147,7 @@ def _existing(engine: Engine, channel: str, external_id: str) -> UUID | None:
 def _unknown_skus(session: Session, skus: list[str]) -> ValidationError | None:
     """The error naming the SKUs not in the catalogue, if any (asked only when sourcing
     found too few units: a SKU with stock is known)."""
-    missing = session.missing_skus(skus)
+    missing = session.unknown_skus(skus)
     if not missing:
         return None
     return ValidationError(

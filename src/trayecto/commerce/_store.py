@@ -136,13 +136,15 @@ def rows_of(rows: OrderRows) -> list[tuple[sa.Table, list[dict[str, Any]]]]:
 
 @dataclass(slots=True)
 class Catalog:
-    """Every location as read at ``version`` (their newest ``updated_at``), and the
-    policies by channel, each with its own ``updated_at``."""
+    """Every location as read at ``version`` (their newest ``updated_at``), the policies
+    by channel, each with its own ``updated_at``, and the SKUs found in the catalogue so
+    far (a product is never deleted, so a SKU once found stays known)."""
 
     version: datetime | None = None
     loaded: bool = False
     locations: dict[str, tuple[Location, Site]] = field(default_factory=dict)
     policies: dict[str, tuple[datetime | None, Policy]] = field(default_factory=dict)
+    skus: set[str] = field(default_factory=set)
 
 
 def _site(loc: Location, picks: int | None) -> Site:
@@ -274,8 +276,19 @@ class Session:
     def load_policy(self, channel: str) -> Policy:
         raise NotImplementedError
 
+    def unknown_skus(self, skus: Sequence[str]) -> list[str]:
+        """Those of ``skus`` that are not in the catalogue: asked of the database only for
+        those not found before."""
+        known = self.store.catalog.skus
+        todo = [s for s in skus if s not in known]
+        if not todo:
+            return []
+        missing = self.missing_skus(todo)
+        known.update(s for s in todo if s not in missing)
+        return missing
+
     def missing_skus(self, skus: Sequence[str]) -> list[str]:
-        """Those of ``skus`` that are not in the catalogue."""
+        """Those of ``skus`` that are not in the catalogue (a query)."""
         raise NotImplementedError
 
     def load_locations(self) -> Iterable[Location]:

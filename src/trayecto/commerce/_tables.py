@@ -147,7 +147,14 @@ reservations = sa.Table(
     sa.Column("closed_at", UTCDateTime(), nullable=True),
     sa.CheckConstraint("quantity > 0", name="quantity_positive"),
     sa.Index("ix_reservations_order_id", "order_id"),
-    sa.Index("ix_reservations_status_expires_at", "status", "expires_at"),
+    # only the holds that can expire (carts, pending payments; migration 0009)
+    sa.Index(
+        "ix_reservations_expiring",
+        "status",
+        "expires_at",
+        postgresql_where=sa.text("expires_at IS NOT NULL"),
+        sqlite_where=sa.text("expires_at IS NOT NULL"),
+    ),
 )
 
 # --- orders ------------------------------------------------------------------------------
