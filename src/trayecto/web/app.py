@@ -26,6 +26,7 @@ from trayecto.web import (
 )
 from trayecto.web.accesslog import AccessLog
 from trayecto.web.errors import json_response
+from trayecto.web.intake import IntakeFastPath, OrderIntake
 
 _HOME = """<!doctype html>
 <html lang="es"><head><meta charset="utf-8">
@@ -97,12 +98,16 @@ def create_app(
         lifespan=lifespan,
     )
     errors.install(app)
+    orders = OrderIntake(platform)
+    # POST /api/orders ahead of routing (the busiest write; see web/intake.py), inside the
+    # access log (added last, so outermost) and the server-error handler
+    app.add_middleware(IntakeFastPath, intake=orders)
     if access_log:
         app.add_middleware(AccessLog)
     app.include_router(tracking.build_router(platform, pool))
     app.include_router(events_api.build_router(platform))
     app.include_router(customers_api.build_router(platform))
-    app.include_router(commerce_api.build_router(platform))
+    app.include_router(commerce_api.build_router(platform, orders))
     app.include_router(review_api.build_router(platform))
     console.install(app, platform)
 

@@ -3,47 +3,28 @@ inventory by location, cart holds, locations, products and channel sourcing poli
 # No "from __future__ import annotations" here: FastAPI must see the closures' Depends.
 
 import asyncio
-import time
-from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 from uuid import UUID
 
-import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from trayecto import access, commerce
 from trayecto.bootstrap import Platform
-from trayecto.kernel import PermissionDeniedError, ValidationError, utcnow
+from trayecto.kernel import ValidationError, utcnow
 from trayecto.web.auth import require
 from trayecto.web.errors import json_response
+from trayecto.web.intake import OrderIntake, parse_json
 
-MAX_BODY = 1 << 20
-#: What the answer to POST /api/orders keeps of the sourcing explanation (the whole of it,
-#: every candidate, is in GET /api/orders/{id}).
-SOURCING_SUMMARY = ("method", "chosen", "cost", "runner_up", "splits", "reason")
 #: Who may read orders, stock, locations and products (admins always).
 READ_ROLES = (access.Role.AGENT, access.Role.STORE_STAFF)
 #: Who may move fulfilment groups on, reject them and cancel orders (admins always).
 ACT_ROLES = (access.Role.STORE_STAFF,)
 
 
-def _summarised(view: dict[str, Any]) -> dict[str, Any]:
-    sourcing = view.get("sourcing") or {}
-    return {**view, "sourcing": {k: sourcing.get(k) for k in SOURCING_SUMMARY}}
-
-
 async def _json(request: Request) -> Any:
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise ValidationError("body larger than 1 MiB", code="payload_too_large", field="body")
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise ValidationError(
-            "body is not valid JSON", code="malformed_json", field="body"
-        ) from None
+    return parse_json(await request.body())
 
 
 async def _optional_json(request: Request) -> dict[str, Any]:
@@ -63,63 +44,30 @@ def _uuid(value: str, field: str) -> UUID:
         raise ValidationError(f"{field} must be a UUID", field=field) from None
 
 
-class _Tokens:
-    """Authenticated API tokens remembered for ``ttl`` seconds, like the tracking API's
-    write keys: order intake then costs no token query per request (a revoked token stops
-    working within ``ttl``; unknown tokens are never remembered)."""
-
-    def __init__(self, platform: Platform, ttl: float = 1.0) -> None:
-        self._engine = platform.engine
-        self._ttl = ttl
-        self._known: dict[str, tuple[float, access.ApiToken]] = {}
-
-    def require(
-        self, *roles: access.Role
-    ) -> Callable[[Request], Coroutine[Any, Any, access.ApiToken]]:
-        allowed = {access.Role.ADMIN, *roles}
-
-        async def dependency(request: Request) -> access.ApiToken:
-            scheme, _, value = request.headers.get("authorization", "").partition(" ")
-            token = value.strip() if scheme.lower() == "bearer" else ""
-            hit = self._known.get(token) if token else None
-            if hit is not None and hit[0] > time.monotonic():
-                found = hit[1]
-            else:
-                found = await run_in_threadpool(
-                    access.authenticate_token, self._engine, token or None
-                )
-                if len(self._known) > 10_000:
-                    self._known.clear()
-                self._known[token] = (time.monotonic() + self._ttl, found)
-            if found.role not in allowed:
-                raise PermissionDeniedError(
-                    f"the {found.role.value} role may not use this endpoint",
-                    code="forbidden_role",
-                    field="Authorization",
-                )
-            return found
-
-        return dependency
-
-
-def build_router(platform: Platform) -> APIRouter:
+def build_router(platform: Platform, intake: OrderIntake) -> APIRouter:
+    """The commerce routes; ``POST /api/orders`` answers with ``intake`` (which the fast
+    path of ``create_app`` also answers with, ahead of routing: see ``web.intake``)."""
     router = APIRouter(prefix="/api", tags=["commerce"])
-    tokens = _Tokens(platform)
-    desk = platform.order_desk  # orders arriving together are placed in one batch
     admin = Depends(require(platform))
-    intake = Depends(tokens.require())
     staff = Depends(require(platform, *ACT_ROLES))
     readers = Depends(require(platform, *READ_ROLES))
     engine = platform.engine
     region = platform.settings.default_region
 
-    @router.post("/orders", status_code=201, summary="Take an order from any channel")
-    async def create_order(request: Request, _t: Annotated[access.ApiToken, intake]) -> Response:
-        req = commerce.check_order(await _json(request), region=region)
-        order_id, created, view = await asyncio.wrap_future(desk.submit(req))
-        if view is None:
-            view = await run_in_threadpool(commerce.get_order, engine, order_id)
-        return json_response(_summarised(view), 201 if created else 200)
+    @router.post(
+        "/orders",
+        status_code=201,
+        summary="Take an order from any channel (admin token)",
+        responses={200: {"description": "The order already stored under (channel, external_id)"}},
+    )
+    async def create_order(request: Request) -> Response:
+        status, body, extra = await intake.answer(
+            request.headers.get("authorization", ""), await request.body()
+        )
+        return Response(
+            body, status, headers={k.decode(): v.decode() for k, v in extra},
+            media_type="application/json",
+        )  # fmt: skip
 
     @router.post("/orders/quote", summary="Sourcing and delivery promise, before placing")
     async def quote_order(request: Request, _t: Annotated[access.ApiToken, readers]) -> Response:
@@ -465,7 +413,6 @@ def build_router(platform: Platform) -> APIRouter:
 async def sweep_expired_holds(platform: Platform, interval: float = 5.0) -> None:
     """Release expired cart and payment holds every ``interval`` seconds, for as long as
     the server runs (started by the app's lifespan)."""
-    import asyncio
     import logging
 
     log = logging.getLogger("trayecto.commerce")
