@@ -247,3 +247,28 @@ def test_the_snapshot_keeps_a_good_plan_when_prepared(retailer: Platform) -> Non
             ).scalars()
         )
     assert "Seq Scan on reservations" not in plan, plan
+
+
+def test_array_literals_carry_any_text(retailer: Platform) -> None:
+    """trayecto_place() gets its arrays as literals built in Python: any location id or
+    SKU, commas, quotes, backslashes, braces, spaces and the word NULL included, arrives
+    as it was sent."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from trayecto.commerce._store_pg import _ints, _texts
+
+    if retailer.engine.dialect.name != "postgresql":
+        pytest.skip("the literals are PostgreSQL's array syntax")
+    text = st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)))
+    with retailer.engine.connect() as conn:
+        pg = conn.connection.driver_connection
+
+        @settings(max_examples=200, deadline=None)
+        @given(st.lists(text, max_size=8) | st.sampled_from([["NULL", "", " a ", "{x,y}"]]),
+               st.lists(st.integers(-(2**31), 2**31 - 1), max_size=8))  # fmt: skip
+        def round_trip(texts: list[str], ints: list[int]) -> None:
+            got = pg.execute("SELECT %s::text[], %s::integer[]", (_texts(texts), _ints(ints)))
+            assert got.fetchone() == (texts, ints)
+
+        round_trip()

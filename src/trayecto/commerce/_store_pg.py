@@ -72,6 +72,25 @@ def _decimal(value: Any) -> str:
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
+def _ints(values: Sequence[int]) -> str:
+    """An array literal of ``values`` (each parameter of ``trayecto_place()`` is cast to
+    its array type in the statement): built here in one join, where psycopg's list
+    adapter spends a Python call on every element."""
+    return "{" + ",".join(map(str, values)) + "}"
+
+
+def _texts(values: Sequence[str]) -> str:
+    """An array literal of ``values``, each quoted (so commas, braces, spaces and NULL
+    stay text) with its backslashes and double quotes escaped."""
+    return "{" + ",".join(map(_quoted, values)) + "}"
+
+
+def _quoted(value: str) -> str:
+    if "\\" in value or '"' in value:
+        value = value.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + value + '"'
+
+
 _NAMES = [
     f"{t.name}" for t, _ in rows_of(OrderRows({}, [], [], [], [], [], [], [], [], 0, datetime.min))
 ]  # plain str keys for orjson
@@ -155,19 +174,19 @@ class PgSession(Session):
                 pick_caps.append(cap)
         params = (
             orjson.dumps(doc, default=_decimal).decode(),
-            [r[0] for r in stock_rows],
-            [r[1] for r in stock_rows],
-            hold_orders,
-            hold_rows,
-            hold_qty,
-            [r[0] for r in load_rows],
-            [r[1] for r in load_rows],
-            pick_orders,
-            pick_rows,
-            pick_caps,
-            [rows.order["id"] for rows in batch],
-            [rows.extra_safety for rows in batch],
-            [rows.at for rows in batch],
+            _texts([r[0] for r in stock_rows]),
+            _texts([r[1] for r in stock_rows]),
+            _ints(hold_orders),
+            _ints(hold_rows),
+            _ints(hold_qty),
+            _texts([r[0] for r in load_rows]),
+            _texts([r[1].isoformat() for r in load_rows]),
+            _ints(pick_orders),
+            _ints(pick_rows),
+            _ints(pick_caps),
+            _texts([str(rows.order["id"]) for rows in batch]),
+            _ints([rows.extra_safety for rows in batch]),
+            _texts([rows.at.isoformat() for rows in batch]),
         )
         answers: list[Shortage | Duplicate | None] = [None] * len(batch)
         try:
