@@ -37,7 +37,7 @@ from trayecto.commerce._intake import OrderRequest
 from trayecto.commerce._inventory import InsufficientStock, release_expired
 from trayecto.commerce._model import Capability, GroupStatus, Location, LocationType, Method
 from trayecto.commerce._promise import promise
-from trayecto.commerce._sourcing import Plan, Policy, haversine_km, source
+from trayecto.commerce._sourcing import Plan, Policy, expanded, haversine_km, source
 from trayecto.commerce._store import (
     Duplicate,
     OrderRows,
@@ -344,7 +344,7 @@ def quote(engine: Engine, req: OrderRequest) -> dict[str, Any]:
                 ),
             }
         )
-    return {"fulfilment_groups": groups, "sourcing": plan.explanation}
+    return {"fulfilment_groups": groups, "sourcing": expanded(plan.explanation)}
 
 
 def _distance(

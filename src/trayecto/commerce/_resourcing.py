@@ -22,6 +22,7 @@ two transactions); it does nothing if the group was already re-sourced.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 from uuid import UUID
 
@@ -34,7 +35,7 @@ from trayecto.commerce._lifecycle import apply_status, lock_groups, refresh_stat
 from trayecto.commerce._model import GroupStatus, Location, Method, MovementKind
 from trayecto.commerce._placement import TRIES, event_row
 from trayecto.commerce._promise import promise
-from trayecto.commerce._sourcing import Plan, haversine_km, source
+from trayecto.commerce._sourcing import Plan, expanded, haversine_km, source
 from trayecto.commerce._store import Snapshot, local_day, session_of
 from trayecto.commerce._tables import (
     allocations,
@@ -127,6 +128,8 @@ def _plan(
         demand, snap.sites, available, method=method, policy=snap.policy,
         destination=destination, pickup=pickup,
     )  # fmt: skip
+    # this rare path lists its candidates as objects, as the API shows them
+    plan = replace(plan, explanation=expanded(plan.explanation) or {})
     listed = set()
     for entry in plan.explanation["candidates"]:
         listed.add(entry["location_id"])

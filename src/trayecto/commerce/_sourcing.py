@@ -238,7 +238,7 @@ def source(
     reserve, penalty = policy.walk_in_reserve, policy.walk_in_penalty
     line_costs: dict[str, dict[int, float]] = {s: {} for s in skus}
     line_opens: dict[str, list[tuple[float, int, float]]] = {s: [] for s in skus}
-    candidates: list[dict[str, Any]] = []
+    candidates: list[list[Any]] = []
     eligible: list[Site] = []
     fixed: list[float] = []
     stocks: list[dict[str, int]] = []
@@ -258,24 +258,20 @@ def source(
             h = sin((dlat - lat) / 2) ** 2 + cos_lat * dcos * sin((dlon - lon) / 2) ** 2
             dist = 2 * EARTH_KM * asin(sqrt(h)) if h < 1.0 else _HALF_WAY
             shown = int(dist * 10 + 0.5) / 10  # to 100 m (round() costs 4x more)
-        entry: dict[str, Any] = {
-            "location_id": sid,
-            "type": kind,  # a str (StrEnum): serialised as its value
-            "distance_km": shown,
-            "available": {} if held is None else held,
-        }
+        # a row of CANDIDATE_FIELDS; the type is a str (StrEnum): serialised as its value
+        entry: list[Any] = [sid, kind, shown, {} if held is None else held, None, None]
         candidates.append(entry)
         # the usual case in one test; the reason otherwise
         if not (site.plain and (delivery or kind is not dropship)):
             why = _exclusion(site, method, pickup_id)
             if why is not None:
-                entry["excluded_because"] = why
+                entry[5] = why
                 continue
         if held is None:
-            entry["excluded_because"] = "holds none of the order's SKUs"
+            entry[5] = "holds none of the order's SKUs"
             continue
         f = 0.0 if sid == pickup_id else ship[kind] + per_km * (dist or 0)
-        entry["shipment_cost"] = int(f * 1000 + 0.5) / 1000
+        entry[4] = int(f * 1000 + 0.5) / 1000
         # the lines it can serve whole, with their variable cost
         j = len(eligible)
         eligible.append(site)
@@ -368,7 +364,7 @@ def source(
         "destination": list(destination) if destination else None,
         "pickup_location_id": pickup_id,
         "policy": policy.to_dict(),
-        "candidates": candidates,
+        "candidates": {"fields": CANDIDATE_FIELDS, "rows": candidates},
         "chosen": chosen,
         "cost": round(cost, 3),
         "runner_up": runner,
@@ -376,6 +372,31 @@ def source(
         "reason": reason,
     }
     return Plan(assignments, cost, explanation)
+
+
+#: The columns of each candidate row of an explanation as ``source`` makes and the orders
+#: table stores it (a table: the keys are not repeated in every candidate of every order).
+CANDIDATE_FIELDS = (
+    "location_id", "type", "distance_km", "available", "shipment_cost", "excluded_because",
+)  # fmt: skip
+
+
+def expanded(explanation: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """``explanation`` as the API shows it: each candidate an object, with
+    ``shipment_cost`` when it was eligible and ``excluded_because`` when it was not.
+    Explanations stored before candidates became a table pass through as they are."""
+    if explanation is None:
+        return None
+    table = explanation.get("candidates")
+    if not isinstance(table, Mapping):
+        return dict(explanation)
+    fields = table["fields"]
+    listed = []
+    for row in table["rows"]:
+        entry = {f: v for f, v in zip(fields, row, strict=True) if v is not None}
+        entry.setdefault("distance_km", None)  # unknown without a destination
+        listed.append(entry)
+    return {**explanation, "candidates": listed}
 
 
 def _runner_up(

@@ -12,6 +12,7 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from trayecto.commerce._sourcing import expanded
 from trayecto.commerce._tables import (
     allocations,
     fulfilment_groups,
@@ -120,7 +121,7 @@ def build_view(
             }
             for e in events
         ],
-        "sourcing": order["sourcing"],
+        "sourcing": expanded(order["sourcing"]),
         "placed_at": _ts(order["placed_at"]),
         "returns": [
             {
