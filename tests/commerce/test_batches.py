@@ -5,6 +5,7 @@ scripts/with-postgres.sh, on PostgreSQL (where the write is ``trayecto_place()``
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -173,17 +174,19 @@ def test_orders_waiting_for_a_lane_go_in_one_batch(
     sizes: list[int] = []
     real = _desk.place_orders
 
-    def slow_first(engine: sa.Engine, reqs: list[commerce.OrderRequest]) -> Any:
+    def slow_first(engine: sa.Engine, reqs: list[commerce.OrderRequest], **kw: Any) -> Any:
         sizes.append(len(reqs))
         if len(sizes) == 1:
             assert gate.wait(30)
-        return real(engine, reqs)
+        return real(engine, reqs, **kw)
 
     monkeypatch.setattr(_desk, "place_orders", slow_first)
     desk = commerce.OrderDesk(retailer.engine, lanes=1, max_batch=8)
     try:
         first = desk.submit(_req("G-0", lines=[("SKU-1", 1)]))
+        deadline = time.monotonic() + 30
         while not sizes:  # the lane has taken G-0 and waits at the gate
+            assert time.monotonic() < deadline, first.exception(timeout=0)
             threading.Event().wait(0.01)
         rest = [desk.submit(_req(f"G-{i}", lines=[("SKU-1", 1)])) for i in range(1, 11)]
         gate.set()

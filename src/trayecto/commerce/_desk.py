@@ -48,7 +48,8 @@ class OrderDesk:
 
     def submit(self, req: OrderRequest) -> Future[Placed]:
         """Queue ``req``; the future answers what ``place_order`` would (or raises its
-        error)."""
+        error), except that the view's sourcing explanation keeps its candidates as stored
+        (a table; ``place_orders(candidates=False)``): the API answers with its summary."""
         future: Future[Placed] = Future()
         with self._lock:
             if not self._threads:  # started on first use (again after ``close``)
@@ -100,7 +101,8 @@ class OrderDesk:
         if not live:
             return
         try:
-            answers = place_orders(self._engine, [req for req, _ in live])
+            # the answers show the explanation's summary only (web.intake)
+            answers = place_orders(self._engine, [req for req, _ in live], candidates=False)
         except BaseException as exc:  # the database is gone: every order of it hears so
             for _, f in live:
                 f.set_exception(exc)

@@ -186,7 +186,9 @@ def place_order(engine: Engine, req: OrderRequest) -> Placed:
     return answer
 
 
-def place_orders(engine: Engine, reqs: Sequence[OrderRequest]) -> list[Placed | TrayectoError]:
+def place_orders(
+    engine: Engine, reqs: Sequence[OrderRequest], *, candidates: bool = True
+) -> list[Placed | TrayectoError]:
     """Place a batch of orders: ONE snapshot, each order sourced in turn on what the ones
     before it left, and ONE write transaction for all of them. Each answer is the order's
     own: an order that does not fit (its units were taken since the snapshot) takes
@@ -194,7 +196,8 @@ def place_orders(engine: Engine, reqs: Sequence[OrderRequest]) -> list[Placed | 
     that cannot be placed gets its error. The same order twice in a batch (a retry) is
     placed once and the copy answers as the first; another order under a key already in
     the batch is placed after the batch, so it answers the stored order if the first was
-    placed."""
+    placed. ``candidates=False``: the views leave the explanation's candidates as stored (a
+    table), for callers that show only its summary (the order desk)."""
     answers: list[Placed | TrayectoError | None] = [None] * len(reqs)
     first: dict[tuple[str, str], int] = {}
     copies: list[tuple[int, int]] = []
@@ -214,7 +217,9 @@ def place_orders(engine: Engine, reqs: Sequence[OrderRequest]) -> list[Placed | 
     for _ in range(TRIES):
         if not pending:
             break
-        pending, release, since = _round(engine, reqs, pending, ids, answers, refused, freed)
+        pending, release, since = _round(
+            engine, reqs, pending, ids, answers, refused, freed, candidates
+        )
         if release and not freed:  # expired cart and payment holds: free them, look again
             freed = True
             release_expired(engine, now=since, skus=release)
@@ -224,7 +229,8 @@ def place_orders(engine: Engine, reqs: Sequence[OrderRequest]) -> list[Placed | 
         done = answers[j]
         answers[i] = (done[0], False, None) if isinstance(done, tuple) else done
     if later:
-        for i, answer in zip(later, place_orders(engine, [reqs[i] for i in later]), strict=True):
+        again = place_orders(engine, [reqs[i] for i in later], candidates=candidates)
+        for i, answer in zip(later, again, strict=True):
             answers[i] = answer
     assert all(a is not None for a in answers)
     return answers  # type: ignore[return-value]
@@ -238,6 +244,7 @@ def _round(
     answers: list[Placed | TrayectoError | None],
     refused: dict[int, TrayectoError],
     freed: bool,
+    candidates: bool,
 ) -> tuple[list[int], list[str], datetime]:
     """One attempt at the ``pending`` orders; returns those to try again, the SKUs whose
     holds expired by the time of the earliest order that found too few should be released
@@ -282,7 +289,9 @@ def _round(
                         again.append(i)
                         continue
                     raise
-                rows, view = build_rows(req, ids[i], at, plan, snap, pickup, destination)
+                rows, view = build_rows(
+                    req, ids[i], at, plan, snap, pickup, destination, candidates=candidates
+                )
             except TrayectoError as exc:
                 # kept without its traceback: that would hold this frame, and the batch
                 # with it, in a cycle only the garbage collector frees
@@ -383,8 +392,11 @@ def build_rows(
     snap: Snapshot,
     pickup: Location | None,
     destination: tuple[float, float] | None,
+    *,
+    candidates: bool = True,
 ) -> tuple[OrderRows, dict[str, Any]]:
-    """Every row the order writes, its holds, and the order as the API shows it."""
+    """Every row the order writes, its holds, and the order as the API shows it (see
+    ``build_view`` for ``candidates``)."""
     zero = Decimal("0.00")
     subtotal = sum((ln.unit_price * ln.quantity for ln in req.lines), zero)
     discount = sum((ln.discount for ln in req.lines), zero)
@@ -533,5 +545,7 @@ def build_rows(
         extra_safety=snap.policy.safety_stock,
         at=now,
     )
-    view = build_view(order_row, line_rows, groups, alloc_rows, payment_rows, event_rows)
+    view = build_view(
+        order_row, line_rows, groups, alloc_rows, payment_rows, event_rows, candidates=candidates
+    )
     return rows, view

@@ -45,8 +45,12 @@ def build_view(
     pays: Sequence[Mapping[str, Any]],
     events: Sequence[Mapping[str, Any]],
     returns_: Sequence[Mapping[str, Any]] = (),
+    *,
+    candidates: bool = True,
 ) -> dict[str, Any]:
-    """The order as ``POST`` and ``GET /api/orders`` answer it."""
+    """The order as ``POST`` and ``GET /api/orders`` answer it. ``candidates=False``
+    leaves the sourcing explanation as stored (its candidates a table), for an answer
+    that shows only its summary."""
     group_views = []
     for g in groups:
         mine = [a for a in allocs if a["group_id"] == g["id"]]
@@ -121,7 +125,7 @@ def build_view(
             }
             for e in events
         ],
-        "sourcing": expanded(order["sourcing"]),
+        "sourcing": expanded(order["sourcing"]) if candidates else order["sourcing"],
         "placed_at": _ts(order["placed_at"]),
         "returns": [
             {
