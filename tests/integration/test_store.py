@@ -338,31 +338,3 @@ def test_migration_0009_indexes_only_the_holds_that_expire(platform: Platform) -
     assert "WHERE" not in before["ix_reservations_status_expires_at"]
     db.upgrade(platform.engine)
     assert indexes() == now
-
-
-def test_migration_0010_adds_the_snapshot_function(platform: Platform) -> None:
-    """PostgreSQL reads a batch's snapshot with trayecto_snapshot(); the downgrade drops it."""
-    from alembic import command
-    from alembic.config import Config
-
-    from trayecto.db.migrate import MIGRATIONS
-
-    if platform.engine.dialect.name != "postgresql":
-        pytest.skip("SQLite has no stored functions: it reads its snapshot with statements")
-
-    def functions() -> set[str]:
-        with platform.engine.connect() as conn:
-            return set(
-                conn.exec_driver_sql(
-                    "SELECT proname FROM pg_proc WHERE proname = 'trayecto_snapshot'"
-                ).scalars()
-            )
-
-    assert functions() == {"trayecto_snapshot"}
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    cfg.attributes["engine"] = platform.engine
-    command.downgrade(cfg, "0009")
-    assert functions() == set()
-    db.upgrade(platform.engine)
-    assert functions() == {"trayecto_snapshot"}

@@ -29,16 +29,31 @@ from trayecto.commerce._store import (
 
 # --- PostgreSQL: raw psycopg, one statement each way --------------------------------------------
 
-# One statement for the whole batch, ``trayecto_snapshot()`` (migration 0010): its rows are
-# (kind, a, b, n, day, at, id, flag). Kind 0: the locations' version, and whether some cart
-# or payment hold on the SKUs has expired; 4: the channels' policy versions; 5: the orders
-# already stored under the batch's keys; 2: stock rows; 3: picks booked on the days asked
-# at the locations holding the SKUs. A function, so that its plan is made once per
-# connection (a prepared statement was planned again for every batch).
-_PG_SNAPSHOT = (
-    "SELECT * FROM trayecto_snapshot(%(at)s, %(skus)s::text[], %(channels)s::text[],"
-    " %(key_channels)s::text[], %(key_ids)s::text[], %(days)s::date[])"
-)
+# kind 0: the locations' version, and whether some cart or payment hold on the SKUs has
+# expired; 4: the channels' policy versions; 5: the orders already stored
+# under the batch's keys; 2: stock rows; 3: picks booked on the days asked at the locations
+# holding the SKUs
+_PG_SNAPSHOT = """
+SELECT 0, NULL::text, NULL::text, NULL::integer, NULL::date,
+       (SELECT max(updated_at) FROM locations), NULL::uuid,
+       EXISTS (SELECT 1 FROM reservations WHERE status = 'active' AND expires_at < %(at)s
+                  AND expires_at IS NOT NULL AND sku = ANY(%(skus)s))
+UNION ALL
+SELECT 4, channel, NULL, NULL, NULL, updated_at, NULL, NULL
+  FROM channel_policies WHERE channel = ANY(%(channels)s)
+UNION ALL
+SELECT 5, o.channel, o.external_id, NULL, NULL, NULL, o.id, NULL
+  FROM unnest(%(key_channels)s::text[], %(key_ids)s::text[]) AS k(channel, external_id)
+  JOIN orders o ON o.channel = k.channel AND o.external_id = k.external_id
+UNION ALL
+SELECT 2, location_id, sku, on_hand - reserved - safety_stock, NULL, NULL, NULL, NULL
+  FROM stock WHERE sku = ANY(%(skus)s) AND on_hand - reserved - safety_stock > 0
+UNION ALL
+SELECT 3, location_id, NULL, picks, day, NULL, NULL, NULL
+  FROM location_load
+ WHERE day = ANY(%(days)s)
+   AND location_id IN (SELECT location_id FROM stock WHERE sku = ANY(%(skus)s))
+"""
 _PG_LOCATIONS = (
     "SELECT id, name, type, latitude, longitude, capabilities, address, timezone, opening_hours,"
     " slots, daily_capacity, cutoff, active FROM locations"

@@ -20,7 +20,7 @@ __all__ = ["HEAD", "current_revision", "head_revision", "upgrade"]
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 #: The newest migration's revision; a test checks it against Alembic's own answer.
-HEAD = "0010"
+HEAD = "0009"
 
 
 def _config(engine: Engine) -> Config:
