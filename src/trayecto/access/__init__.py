@@ -6,6 +6,7 @@ Public face of the domain; other packages import only from here.
 
 from trayecto.access._keys import (
     ApiToken,
+    ApiTokenCache,
     Channel,
     Issued,
     Role,
@@ -41,6 +42,7 @@ from trayecto.access._users import (
 __all__ = [
     "LOCALES",
     "ApiToken",
+    "ApiTokenCache",
     "Channel",
     "Issued",
     "Role",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -297,23 +298,47 @@ def authenticate_token(engine: Engine, token: str | None) -> ApiToken:
     return _token(row)
 
 
-class WriteKeyCache:
-    """Remembers authenticated write keys for ``ttl`` seconds, saving a query on every
-    tracking request. A revoked key stops working within ``ttl``; unknown keys are never
-    cached (each costs a lookup, as it should)."""
+_Found = TypeVar("_Found")
 
-    def __init__(self, engine: Engine, ttl: float = 1.0) -> None:
+
+class _Remembered(Generic[_Found]):
+    """What ``check(engine, key)`` authenticated, remembered for ``ttl`` seconds: a request
+    then costs no query. A revoked key stops working within ``ttl``; unknown keys are
+    never remembered (``check`` raises, and each costs a lookup, as it should)."""
+
+    def __init__(
+        self, check: Callable[[Engine, str | None], _Found], engine: Engine, ttl: float
+    ) -> None:
+        self._check = check
         self._engine = engine
         self._ttl = ttl
-        self._known: dict[str, tuple[float, Source]] = {}
+        self._known: dict[str, tuple[float, _Found]] = {}
 
-    def authenticate(self, key: str | None) -> Source:
-        if key:
-            hit = self._known.get(key)
-            if hit is not None and hit[0] > time.monotonic():
-                return hit[1]
-        source = authenticate_write_key(self._engine, key)
+    def known(self, key: str | None) -> _Found | None:
+        """What ``key`` authenticated to within ``ttl``, without asking the database."""
+        hit = self._known.get(key) if key else None
+        return hit[1] if hit is not None and hit[0] > time.monotonic() else None
+
+    def authenticate(self, key: str | None) -> _Found:
+        found = self.known(key)
+        if found is not None:
+            return found
+        found = self._check(self._engine, key)
         if len(self._known) > 10_000:
             self._known.clear()
-        self._known[key or ""] = (time.monotonic() + self._ttl, source)
-        return source
+        self._known[key or ""] = (time.monotonic() + self._ttl, found)
+        return found
+
+
+class WriteKeyCache(_Remembered[Source]):
+    """Authenticated write keys, remembered: no query on every tracking request."""
+
+    def __init__(self, engine: Engine, ttl: float = 1.0) -> None:
+        super().__init__(authenticate_write_key, engine, ttl)
+
+
+class ApiTokenCache(_Remembered[ApiToken]):
+    """Authenticated API tokens, remembered: no query on every order intake request."""
+
+    def __init__(self, engine: Engine, ttl: float = 1.0) -> None:
+        super().__init__(authenticate_token, engine, ttl)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Collection, Coroutine
 from typing import Any
 
 from fastapi import Request
@@ -14,21 +14,29 @@ from trayecto.kernel import PermissionDeniedError
 Dependency = Callable[[Request], Coroutine[Any, Any, access.ApiToken]]
 
 
+def bearer(header: str) -> str | None:
+    """The token of an ``Authorization: Bearer …`` header (None without one)."""
+    scheme, _, token = header.partition(" ")
+    return (token.strip() or None) if scheme.lower() == "bearer" else None
+
+
+def admit(token: access.ApiToken, allowed: Collection[access.Role]) -> access.ApiToken:
+    """``token``, if its role is one of ``allowed``; else 403 ``forbidden_role``."""
+    if token.role not in allowed:
+        raise PermissionDeniedError(
+            f"the {token.role.value} role may not use this endpoint",
+            code="forbidden_role",
+            field="Authorization",
+        )
+    return token
+
+
 def require(platform: Platform, *roles: access.Role) -> Dependency:
     """A dependency that admits a valid token holding one of ``roles`` (admin always)."""
     allowed = {access.Role.ADMIN, *roles}
 
     async def dependency(request: Request) -> access.ApiToken:
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        token_value = token.strip() if scheme.lower() == "bearer" else None
-        api_token = access.authenticate_token(platform.engine, token_value)
-        if api_token.role not in allowed:
-            raise PermissionDeniedError(
-                f"the {api_token.role.value} role may not use this endpoint",
-                code="forbidden_role",
-                field="Authorization",
-            )
-        return api_token
+        token = bearer(request.headers.get("authorization", ""))
+        return admit(access.authenticate_token(platform.engine, token), allowed)
 
     return dependency

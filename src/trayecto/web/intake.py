@@ -18,8 +18,6 @@ An unexpected error propagates to the server-error handler (a logged 500)."""
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -28,7 +26,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from trayecto import access, commerce
 from trayecto.bootstrap import Platform
-from trayecto.kernel import PermissionDeniedError, TrayectoError, ValidationError
+from trayecto.kernel import TrayectoError, ValidationError
+from trayecto.web.auth import admit, bearer
 
 PATH = "/api/orders"
 MAX_BODY = 1 << 20
@@ -37,6 +36,7 @@ MAX_BODY = 1 << 20
 SOURCING_SUMMARY = ("method", "chosen", "cost", "runner_up", "splits", "reason")
 _JSON = (b"content-type", b"application/json")
 _CHALLENGE = (b"www-authenticate", b'Basic realm="trayecto"')
+_ADMIN = (access.Role.ADMIN,)
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -57,43 +57,12 @@ def parse_json(raw: bytes) -> Any:
         ) from None
 
 
-class Tokens:
-    """Authenticated API tokens remembered for ``ttl`` seconds, like the tracking API's
-    write keys: order intake then costs no token query per request (a revoked token stops
-    working within ``ttl``; unknown tokens are never remembered)."""
-
-    def __init__(self, platform: Platform, ttl: float = 1.0) -> None:
-        self._engine = platform.engine
-        self._ttl = ttl
-        self._known: dict[str, tuple[float, access.ApiToken]] = {}
-
-    async def check(self, authorization: str, allowed: Iterable[access.Role]) -> access.ApiToken:
-        """The token of an ``Authorization: Bearer …`` header, if its role is ``allowed``
-        (admins always are)."""
-        scheme, _, value = authorization.partition(" ")
-        token = value.strip() if scheme.lower() == "bearer" else ""
-        hit = self._known.get(token) if token else None
-        if hit is not None and hit[0] > time.monotonic():
-            found = hit[1]
-        else:
-            found = await run_in_threadpool(access.authenticate_token, self._engine, token or None)
-            if len(self._known) > 10_000:
-                self._known.clear()
-            self._known[token] = (time.monotonic() + self._ttl, found)
-        if found.role is not access.Role.ADMIN and found.role not in allowed:
-            raise PermissionDeniedError(
-                f"the {found.role.value} role may not use this endpoint",
-                code="forbidden_role",
-                field="Authorization",
-            )
-        return found
-
-
 class OrderIntake:
     """What ``POST /api/orders`` answers (admin tokens only, as the contract says)."""
 
     def __init__(self, platform: Platform) -> None:
-        self.tokens = Tokens(platform)
+        # a valid token is remembered for a second: no token query on every order
+        self._tokens = access.ApiTokenCache(platform.engine)
         self._desk = platform.order_desk  # orders arriving together are placed in one batch
         self._engine = platform.engine
         self._region = platform.settings.default_region
@@ -102,7 +71,11 @@ class OrderIntake:
         """(status, JSON body, extra headers) for a request with that ``Authorization``
         header and body."""
         try:
-            await self.tokens.check(authorization, ())
+            token = bearer(authorization)
+            found = self._tokens.known(token)
+            if found is None:
+                found = await run_in_threadpool(self._tokens.authenticate, token)
+            admit(found, _ADMIN)
             req = commerce.check_order(parse_json(raw), region=self._region)
             order_id, created, view = await asyncio.wrap_future(self._desk.submit(req))
             if view is None:
@@ -138,8 +111,8 @@ class IntakeFastPath:
 
 
 async def _body(receive: Receive) -> bytes | None:
-    """The request body, read up to one byte past ``MAX_BODY`` (``parse_json`` refuses
-    it then); None when the client disconnected."""
+    """The request body, kept only until it passes ``MAX_BODY`` (``parse_json`` refuses
+    it then; the rest is read and dropped); None when the client disconnected."""
     chunks: list[bytes] = []
     size = 0
     while True:
