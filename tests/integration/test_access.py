@@ -64,3 +64,53 @@ def test_tokens(platform: Platform) -> None:
     with platform.engine.connect() as conn:
         dump = repr(conn.execute(sa.text("SELECT * FROM api_tokens")).all())
     assert issued.secret not in dump
+
+
+def test_a_remembered_token_that_runs_out_is_asked_for_once(platform: Platform) -> None:
+    """Requests that arrive together when a remembered token has run out ask the database
+    once, not once each; a revoked token is still refused once its time is up, and an
+    unknown one is refused to every request that sends it."""
+    import threading
+    import time
+
+    token = access.create_token(platform.engine, "intake").secret
+    cache = access.ApiTokenCache(platform.engine, ttl=0.2)
+    real = access.authenticate_token
+    entered = threading.Event()
+
+    def slow(engine: sa.engine.Engine, key: str | None) -> access.ApiToken:
+        entered.set()
+        time.sleep(0.2)  # the database is slow to answer: the others arrive meanwhile
+        return real(engine, key)
+
+    cache._check = slow
+    answers: list[object] = []
+
+    def request(key: str) -> None:
+        try:
+            answers.append(cache.authenticate(key).name)
+        except AuthenticationError as exc:
+            answers.append(exc.code)
+
+    first = threading.Thread(target=request, args=(token,))
+    first.start()
+    entered.wait(5)
+    others = [threading.Thread(target=request, args=(token,)) for _ in range(15)]
+    for t in others:
+        t.start()
+    for t in [first, *others]:
+        t.join(10)
+    assert answers == ["intake"] * 16
+    assert cache.lookups == 1
+    access.revoke_token(platform.engine, "intake")
+    assert cache.known(token) is not None  # remembered for its 0.2 s
+    time.sleep(0.25)
+    request(token)
+    assert answers[-1] == "invalid_token"
+    unknown = [threading.Thread(target=request, args=("tk_nope",)) for _ in range(4)]
+    for t in unknown:
+        t.start()
+    for t in unknown:
+        t.join(10)
+    assert answers[-4:] == ["invalid_token"] * 4
+    assert cache.lookups == 2 + 4  # the revoked one, and each unknown one its own

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -304,7 +305,11 @@ _Found = TypeVar("_Found")
 class _Remembered(Generic[_Found]):
     """What ``check(engine, key)`` authenticated, remembered for ``ttl`` seconds: a request
     then costs no query. A revoked key stops working within ``ttl``; unknown keys are
-    never remembered (``check`` raises, and each costs a lookup, as it should)."""
+    never remembered (``check`` raises, and each costs a lookup, as it should).
+
+    When a remembered key runs out, the requests that arrive together with it (a busy
+    server has dozens in flight) ask the database once: the first asks, the others wait
+    for its answer (and ask themselves only if it found nothing to remember)."""
 
     def __init__(
         self, check: Callable[[Engine, str | None], _Found], engine: Engine, ttl: float
@@ -313,6 +318,10 @@ class _Remembered(Generic[_Found]):
         self._engine = engine
         self._ttl = ttl
         self._known: dict[str, tuple[float, _Found]] = {}
+        self._lock = threading.Lock()
+        self._asking: dict[str, threading.Event] = {}  # key -> set once it was asked
+        #: How many times the database was asked (what the cache saves is visible).
+        self.lookups = 0
 
     def known(self, key: str | None) -> _Found | None:
         """What ``key`` authenticated to within ``ttl``, without asking the database."""
@@ -323,6 +332,25 @@ class _Remembered(Generic[_Found]):
         found = self.known(key)
         if found is not None:
             return found
+        name = key or ""
+        with self._lock:
+            asked = self._asking.get(name)
+            if asked is None:
+                self._asking[name] = threading.Event()
+        if asked is not None:  # another request is asking: its answer serves this one
+            asked.wait()
+            found = self.known(key)
+            if found is not None:
+                return found
+            return self._ask(key)  # it was refused: this one gets its own answer
+        try:
+            return self._ask(key)
+        finally:
+            with self._lock:
+                self._asking.pop(name).set()
+
+    def _ask(self, key: str | None) -> _Found:
+        self.lookups += 1
         found = self._check(self._engine, key)
         if len(self._known) > 10_000:
             self._known.clear()
