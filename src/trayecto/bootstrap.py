@@ -165,6 +165,7 @@ class Platform:
         return counts
 
     def close(self) -> None:
+        self.order_desk.close()  # places what is queued, then its lanes stop
         self.follower.stop()
         self.writer.stop()
         self.engine.dispose()

@@ -295,3 +295,18 @@ def test_array_literals_carry_any_text(retailer: Platform) -> None:
             assert got.fetchone() == (texts, ints)
 
         round_trip()
+
+
+def test_closing_the_platform_stops_the_order_desk(retailer: Platform) -> None:
+    """The desk's lanes start with the first order and stop when the platform closes
+    (they would otherwise outlive it, waiting on its queue)."""
+
+    def lanes() -> set[threading.Thread]:
+        return {t for t in threading.enumerate() if t.name.startswith("order-desk-")}
+
+    before = lanes()  # other platforms' (none, if every test closes its own)
+    retailer.order_desk.place(_req("CLOSE-1"))
+    started = lanes() - before
+    assert started
+    retailer.close()
+    assert not [t for t in started if t.is_alive()]
