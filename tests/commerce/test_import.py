@@ -99,3 +99,36 @@ def test_missing_column_fails_the_whole_file(env: dict[str, str], tmp_path: Path
     proc = run_cli(env, "import", "products", str(path), check=False)
     assert proc.returncode == 2
     assert "missing_column" in proc.stderr
+
+
+def test_an_import_refreshes_the_planners_statistics(platform: Platform, tmp_path: Path) -> None:
+    """PostgreSQL plans from statistics that autovacuum refreshes only a while after a
+    table changes; an import refreshes them for the tables it loaded, so the next orders
+    are planned for what is there (a file that stores nothing leaves them alone)."""
+    import pytest
+    import sqlalchemy as sa
+
+    if platform.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite plans without sampled statistics")
+
+    def analyzed() -> dict[str, bool]:
+        with platform.engine.connect() as conn:
+            rows = conn.execute(
+                sa.text(
+                    "SELECT relname, last_analyze IS NOT NULL FROM pg_stat_user_tables"
+                    " WHERE relname IN ('locations', 'products', 'stock', 'stock_movements')"
+                )
+            ).all()
+        return {name: done for name, done in rows}
+
+    assert not any(analyzed().values())
+    empty = write(tmp_path, "none.csv", "id,name,type,latitude,longitude,capabilities\n")
+    commerce.import_catalogue(platform.engine, "locations", empty)
+    assert not any(analyzed().values())
+    for kind, text in (("locations", LOCATIONS), ("products", PRODUCTS)):
+        commerce.import_catalogue(platform.engine, kind, write(tmp_path, f"{kind}.csv", text))
+    assert analyzed() == {
+        "locations": True, "products": True, "stock": False, "stock_movements": False
+    }  # fmt: skip
+    commerce.import_catalogue(platform.engine, "stock", write(tmp_path, "stock.csv", STOCK))
+    assert all(analyzed().values())

@@ -30,8 +30,8 @@ from trayecto.commerce._catalogue import (
 )
 from trayecto.commerce._inventory import set_count
 from trayecto.commerce._listings import Listing, check_listing, upsert_listings
-from trayecto.commerce._tables import locations, products
-from trayecto.db import write_transaction
+from trayecto.commerce._tables import listings, locations, products, stock, stock_movements
+from trayecto.db import refresh_statistics, write_transaction
 from trayecto.kernel import TrayectoError, ValidationError
 
 KINDS = ("locations", "products", "stock", "listings")
@@ -207,6 +207,8 @@ def import_catalogue(
             if len(pending) >= chunk_rows:
                 flush()
         flush()
+    if stored:  # the planner sees the new rows now, not when autovacuum next looks
+        refresh_statistics(engine, _LOADED[kind])
     return CatalogueImportReport(
         kind=kind,
         path=str(path),
@@ -216,6 +218,14 @@ def import_catalogue(
         rejects_path=str(rejects_path),
         seconds=time.perf_counter() - started,
     )
+
+
+_LOADED = {
+    "locations": [locations],
+    "products": [products],
+    "stock": [stock, stock_movements],
+    "listings": [listings],
+}
 
 
 def _last_wins(items: list[tuple[int, Any]], key: Callable[[Any], str]) -> list[Any]:

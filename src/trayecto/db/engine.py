@@ -8,7 +8,7 @@ import os
 import sqlite3
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -197,3 +197,19 @@ def wipe_free_space(engine: Engine) -> None:
     elif engine.dialect.name == "postgresql":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql("VACUUM")
+
+
+def refresh_statistics(engine: Engine, tables: Sequence[sa.Table]) -> None:
+    """After a bulk load: let the query planner see what was loaded.
+
+    PostgreSQL plans from sampled statistics that autovacuum refreshes only some time
+    after a table changes (a minute or more); until then a freshly loaded table is planned
+    as if it were empty or had its old shape, and a prepared statement may stay on a
+    worse plan. ``ANALYZE`` samples at most 30,000 rows a table, so it costs little
+    whatever the size. SQLite plans without statistics unless ``ANALYZE`` was ever run
+    (then they would need refreshing too): nothing to do there."""
+    if engine.dialect.name != "postgresql" or not tables:
+        return
+    names = ", ".join(engine.dialect.identifier_preparer.format_table(t) for t in tables)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql(f"ANALYZE {names}")
