@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import orjson
+import pytest
+import sqlalchemy as sa
 
 from tests.commerce.conftest import LOCATIONS, PRODUCTS, STOCK, write
 from tests.helpers import run_cli
@@ -105,9 +107,6 @@ def test_an_import_refreshes_the_planners_statistics(platform: Platform, tmp_pat
     """PostgreSQL plans from statistics that autovacuum refreshes only a while after a
     table changes; an import refreshes them for the tables it loaded, so the next orders
     are planned for what is there (a file that stores nothing leaves them alone)."""
-    import pytest
-    import sqlalchemy as sa
-
     if platform.engine.dialect.name != "postgresql":
         pytest.skip("SQLite plans without sampled statistics")
 

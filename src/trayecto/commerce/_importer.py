@@ -35,6 +35,13 @@ from trayecto.db import refresh_statistics, write_transaction
 from trayecto.kernel import TrayectoError, ValidationError
 
 KINDS = ("locations", "products", "stock", "listings")
+#: The tables an import of each kind writes (their statistics are refreshed after it).
+_LOADED = {
+    "locations": [locations],
+    "products": [products],
+    "stock": [stock, stock_movements],
+    "listings": [listings],
+}
 REQUIRED = {
     "locations": ("id", "name", "type", "latitude", "longitude", "capabilities"),
     "products": ("sku", "name", "price", "currency"),
@@ -218,14 +225,6 @@ def import_catalogue(
         rejects_path=str(rejects_path),
         seconds=time.perf_counter() - started,
     )
-
-
-_LOADED = {
-    "locations": [locations],
-    "products": [products],
-    "stock": [stock, stock_movements],
-    "listings": [listings],
-}
 
 
 def _last_wins(items: list[tuple[int, Any]], key: Callable[[Any], str]) -> list[Any]:
