@@ -6,6 +6,7 @@ from collections.abc import Callable, Collection, Coroutine
 from typing import Any
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
 from trayecto import access
 from trayecto.bootstrap import Platform
@@ -37,6 +38,8 @@ def require(platform: Platform, *roles: access.Role) -> Dependency:
 
     async def dependency(request: Request) -> access.ApiToken:
         token = bearer(request.headers.get("authorization", ""))
-        return admit(access.authenticate_token(platform.engine, token), allowed)
+        # a database query: on a worker thread, so the event loop keeps serving
+        found = await run_in_threadpool(access.authenticate_token, platform.engine, token)
+        return admit(found, allowed)
 
     return dependency
