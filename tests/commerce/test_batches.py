@@ -87,8 +87,8 @@ def test_an_order_whose_units_went_since_the_snapshot_is_tried_again_alone(
     stolen: list[Any] = []
 
     @contextmanager
-    def racing(engine: sa.Engine) -> Iterator[Any]:
-        with real(engine) as session:
+    def racing(engine: sa.Engine, lease: Any = None) -> Iterator[Any]:
+        with real(engine, lease) as session:
             read = session.read
 
             def read_then_steal(*args: Any, **kw: Any) -> Any:
@@ -198,6 +198,52 @@ def test_orders_waiting_for_a_lane_go_in_one_batch(
     assert all(created for _, created, _ in answers)
     assert len({order_id for order_id, _, _ in answers}) == 11
     assert _reserved(retailer, "SKU-1") == 11
+    # PostgreSQL: the lane kept one connection while orders waited (3 batches, 1 check-out)
+    # and gave it back when the queue ran dry; the portable store checks out per batch
+    leased = 1 if retailer.engine.dialect.name == "postgresql" else 0
+    assert desk.checkouts == leased
+    assert _checked_out(retailer) == 0
+
+
+def _checked_out(p: Platform) -> int:
+    pool = p.engine.pool
+    assert isinstance(pool, sa.QueuePool | sa.pool.SingletonThreadPool | sa.pool.StaticPool)
+    return pool.checkedout() if isinstance(pool, sa.QueuePool) else 0
+
+
+def test_a_leased_connection_that_fails_is_replaced(retailer: Platform) -> None:
+    """A lease keeps one connection across placements (no check-out, no ping); when the
+    server ends it, the placement on it fails, the lease drops it, and the next placement
+    takes a fresh one from the pool. Released, it is back in the pool, out of autocommit."""
+    from trayecto.commerce._store import Lease
+
+    if retailer.engine.dialect.name != "postgresql":
+        pytest.skip("only PostgreSQL's store places on a lease")
+    import psycopg
+
+    engine = retailer.engine
+    lease = Lease(engine)
+    try:
+        for n in range(3):
+            (placed,) = commerce.place_orders(engine, [_req(f"L-{n}")], lease=lease)
+            assert isinstance(placed, tuple), placed
+        assert lease.checkouts == 1
+        assert lease.raw is not None
+        pg: Any = lease.raw.driver_connection
+        assert pg.autocommit is False  # as the pool hands connections out
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pg.info.backend_pid})
+        with pytest.raises(psycopg.OperationalError):
+            commerce.place_orders(engine, [_req("L-3")], lease=lease)
+        assert lease.raw is None
+        (placed,) = commerce.place_orders(engine, [_req("L-3")], lease=lease)
+        assert isinstance(placed, tuple), placed
+        assert placed[1] is True
+        assert lease.checkouts == 2
+    finally:
+        lease.release()
+    assert _checked_out(retailer) == 0
+    assert _count(retailer, "SELECT count(*) FROM orders WHERE external_id LIKE 'L-%'") == 4
 
 
 def test_another_order_under_a_key_in_the_batch_comes_after_the_first(

@@ -40,6 +40,7 @@ from trayecto.commerce._promise import promise
 from trayecto.commerce._sourcing import Plan, Policy, expanded, haversine_km, source
 from trayecto.commerce._store import (
     Duplicate,
+    Lease,
     OrderRows,
     Session,
     Shortage,
@@ -187,7 +188,11 @@ def place_order(engine: Engine, req: OrderRequest) -> Placed:
 
 
 def place_orders(
-    engine: Engine, reqs: Sequence[OrderRequest], *, candidates: bool = True
+    engine: Engine,
+    reqs: Sequence[OrderRequest],
+    *,
+    candidates: bool = True,
+    lease: Lease | None = None,
 ) -> list[Placed | TrayectoError]:
     """Place a batch of orders: ONE snapshot, each order sourced in turn on what the ones
     before it left, and ONE write transaction for all of them. Each answer is the order's
@@ -197,7 +202,8 @@ def place_orders(
     placed once and the copy answers as the first; another order under a key already in
     the batch is placed after the batch, so it answers the stored order if the first was
     placed. ``candidates=False``: the views leave the explanation's candidates as stored (a
-    table), for callers that show only its summary (the order desk)."""
+    table), for callers that show only its summary (the order desk). ``lease``: the
+    rounds run on the caller's connection (``_store.Lease``) instead of checking one out."""
     answers: list[Placed | TrayectoError | None] = [None] * len(reqs)
     first: dict[tuple[str, str], int] = {}
     copies: list[tuple[int, int]] = []
@@ -218,7 +224,7 @@ def place_orders(
         if not pending:
             break
         pending, release, since = _round(
-            engine, reqs, pending, ids, answers, refused, freed, candidates
+            engine, reqs, pending, ids, answers, refused, freed, candidates, lease
         )
         if release and not freed:  # expired cart and payment holds: free them, look again
             freed = True
@@ -229,7 +235,7 @@ def place_orders(
         done = answers[j]
         answers[i] = (done[0], False, None) if isinstance(done, tuple) else done
     if later:
-        again = place_orders(engine, [reqs[i] for i in later], candidates=candidates)
+        again = place_orders(engine, [reqs[i] for i in later], candidates=candidates, lease=lease)
         for i, answer in zip(later, again, strict=True):
             answers[i] = answer
     assert all(a is not None for a in answers)
@@ -245,6 +251,7 @@ def _round(
     refused: dict[int, TrayectoError],
     freed: bool,
     candidates: bool,
+    lease: Lease | None,
 ) -> tuple[list[int], list[str], datetime]:
     """One attempt at the ``pending`` orders; returns those to try again, the SKUs whose
     holds expired by the time of the earliest order that found too few should be released
@@ -258,7 +265,7 @@ def _round(
     release: set[str] = set()
     since = now
     batch: list[tuple[int, OrderRows, dict[str, Any]]] = []
-    with session_of(engine) as session:
+    with session_of(engine, lease) as session:
         keys = [(reqs[i].channel, reqs[i].external_id) for i in pending]
         read = session.read(keys, skus, max(ats.values()), days)
         for i in pending:

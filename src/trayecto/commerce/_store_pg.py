@@ -19,6 +19,7 @@ from trayecto.commerce._sourcing import Policy
 from trayecto.commerce._store import (
     Catalog,
     Duplicate,
+    Lease,
     OrderRows,
     Read,
     Session,
@@ -208,17 +209,19 @@ class PgStore:
         self.catalog = Catalog()
 
     @contextmanager
-    def session(self, engine: Engine) -> Iterator[PgSession]:
-        raw = engine.raw_connection()
+    def session(self, engine: Engine, lease: Lease | None = None) -> Iterator[PgSession]:
+        raw = lease.connection() if lease is not None else engine.raw_connection()
+        pg: Any = raw.driver_connection
         try:
-            pg: Any = raw.driver_connection
             pg.autocommit = True  # each statement is its own transaction
-            try:
-                yield PgSession(self, pg)
-            finally:
-                if not pg.closed and pg.info.transaction_status == 0:
-                    pg.autocommit = False
-                else:
-                    raw.invalidate()
+            yield PgSession(self, pg)
         finally:
-            raw.close()
+            if not pg.closed and pg.info.transaction_status == 0:
+                pg.autocommit = False  # (no round trip) as the pool hands connections out
+                if lease is None:
+                    raw.close()
+            elif lease is not None:
+                lease.forget()
+            else:
+                raw.invalidate()
+                raw.close()
