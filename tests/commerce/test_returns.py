@@ -344,3 +344,54 @@ def test_concurrent_returns_of_the_last_unit(retailer: Platform) -> None:
     for t in threads:
         t.join(60)
     assert sorted(outcomes) == ["not_returnable"] * 5 + ["opened"]
+
+
+def test_an_orders_view_reads_the_same_in_one_round_trip(retailer: Platform) -> None:
+    """``get_order`` on PostgreSQL sends the view's seven queries in one round trip on a
+    raw connection (no transaction, no SQLAlchemy types): it must answer exactly what the
+    portable queries answer, for an order with every kind of row (lines, groups,
+    allocations, a payment and a refund, history with details, a return), also when the
+    database's time zone is not UTC."""
+    import sqlalchemy as sa
+
+    from trayecto.commerce._views import load_view
+
+    if retailer.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite reads a view through the portable queries only")
+    with retailer.engine.connect() as conn:
+        name = conn.execute(sa.text("SELECT current_database()")).scalar()
+        conn.exec_driver_sql(f"ALTER DATABASE \"{name}\" SET TimeZone = 'America/Mexico_City'")
+        conn.commit()
+    retailer.engine.dispose()  # new connections take the time zone
+    order = _order(retailer, "W-V1", [("SKU-1", 2), ("SKU-3", 1)])
+    oid = UUID(order["id"])
+    rid = UUID(
+        commerce.request_return(
+            retailer.engine,
+            oid,
+            _ret({"method": "in_store", "location_id": "SHOP-BCN", "reason": "too small",
+                  "lines": [{"sku": "SKU-1", "quantity": 1}]}),
+        )["id"]
+    )  # fmt: skip
+    commerce.receive_return(retailer.engine, rid)
+    commerce.inspect_return(
+        retailer.engine,
+        rid,
+        commerce.check_inspection({"lines": [{"sku": "SKU-1", "condition": "as_new",
+                                              "decision": "restock"}]}),
+    )  # fmt: skip
+    commerce.refund_return(retailer.engine, rid, reference="psp-refund-1")
+    with retailer.engine.connect() as conn:
+        zone = conn.execute(sa.text("SHOW TimeZone")).scalar()
+        portable = load_view(conn, oid)
+    assert zone == "America/Mexico_City"
+    fast = commerce.get_order(retailer.engine, oid)
+    assert fast == portable
+    assert [p["kind"] for p in fast["payments"]] == ["payment", "refund"]
+    assert len(fast["lines"]) == 2
+    assert fast["returns"][0]["status"] == "refunded"
+    assert fast["placed_at"].endswith("+00:00")
+    assert all(h["at"].endswith("+00:00") for h in fast["history"])
+    with pytest.raises(TrayectoError) as missing:
+        commerce.get_order(retailer.engine, UUID(int=1))
+    assert missing.value.code == "order_not_found"

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import functools
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -60,6 +60,7 @@ from trayecto.commerce._tables import (
     payments,
     products,
     reservations,
+    returns,
     stock,
 )
 from trayecto.db import dialect_insert
@@ -78,6 +79,47 @@ class Shortage(Exception):
 
 class Duplicate(Exception):
     """An order with the same (channel, external id) is already stored."""
+
+
+#: An order's rows as its view shows them (``_views.build_view``): the order, then its
+#: lines, fulfilment groups, allocations, payments, history and returns, each list in the
+#: view's order.
+ViewRows = tuple[
+    Mapping[Any, Any],
+    Sequence[Mapping[Any, Any]],
+    Sequence[Mapping[Any, Any]],
+    Sequence[Mapping[Any, Any]],
+    Sequence[Mapping[Any, Any]],
+    Sequence[Mapping[Any, Any]],
+    Sequence[Mapping[Any, Any]],
+]
+#: The child tables of ``ViewRows``, each with the column its rows are listed by.
+VIEW_TABLES = (
+    (order_lines, "line_no"),
+    (fulfilment_groups, "id"),
+    (allocations, "id"),
+    (payments, "id"),
+    (order_events, "id"),
+    (returns, "id"),
+)
+
+
+def view_rows_of(conn: Connection, order_id: UUID) -> ViewRows | None:
+    """The rows of the order's view, one query a table (any database); None when there is
+    no such order."""
+    row = conn.execute(sa.select(orders).where(orders.c.id == order_id)).first()
+    if row is None:
+        return None
+    lines, groups, allocs, pays, events, rets = (
+        [
+            r._mapping
+            for r in conn.execute(
+                sa.select(table).where(table.c.order_id == order_id).order_by(table.c[by])
+            )
+        ]
+        for table, by in VIEW_TABLES
+    )
+    return row._mapping, lines, groups, allocs, pays, events, rets
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,6 +335,11 @@ class Session:
         raise NotImplementedError
 
     def load_locations(self) -> Iterable[Location]:
+        raise NotImplementedError
+
+    def view_rows(self, order_id: UUID) -> ViewRows | None:
+        """The rows of the order's view (``view_rows_of``); None when there is no such
+        order."""
         raise NotImplementedError
 
     def write_many(self, batch: Sequence[OrderRows]) -> list[Shortage | Duplicate | None]:
@@ -520,6 +567,10 @@ class _CoreSession(Session):
         with self.conn.begin():
             rows = self.conn.execute(sa.select(locations)).all()
         return [location_from_row(r._mapping) for r in rows]
+
+    def view_rows(self, order_id: UUID) -> ViewRows | None:
+        with self.conn.begin():
+            return view_rows_of(self.conn, order_id)
 
     def write_many(self, batch: Sequence[OrderRows]) -> list[Shortage | Duplicate | None]:
         """One write transaction (SQLite's one writer turn, one commit), each order in a

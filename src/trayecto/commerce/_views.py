@@ -13,14 +13,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from trayecto.commerce._sourcing import expanded
+from trayecto.commerce._store import ViewRows, session_of, view_rows_of
 from trayecto.commerce._tables import (
-    allocations,
-    fulfilment_groups,
     order_events,
-    order_lines,
     orders,
-    payments,
-    returns,
 )
 from trayecto.kernel import NotFoundError
 
@@ -139,33 +135,23 @@ def build_view(
     }
 
 
-def _rows(conn: Connection, table: sa.Table, order_id: UUID, order_by: Any) -> list[Any]:
-    return [
-        r._mapping
-        for r in conn.execute(
-            sa.select(table).where(table.c.order_id == order_id).order_by(order_by)
-        )
-    ]
-
-
 def load_view(conn: Connection, order_id: UUID) -> dict[str, Any]:
-    row = conn.execute(sa.select(orders).where(orders.c.id == order_id)).first()
-    if row is None:
-        raise NotFoundError("no such order", code="order_not_found", field="id")
-    return build_view(
-        row._mapping,
-        _rows(conn, order_lines, order_id, order_lines.c.line_no),
-        _rows(conn, fulfilment_groups, order_id, fulfilment_groups.c.id),
-        _rows(conn, allocations, order_id, allocations.c.id),
-        _rows(conn, payments, order_id, payments.c.id),
-        _rows(conn, order_events, order_id, order_events.c.id),
-        _rows(conn, returns, order_id, returns.c.id),
-    )
+    """The order's view inside the caller's transaction."""
+    return _built(view_rows_of(conn, order_id))
 
 
 def get_order(engine: Engine, order_id: UUID) -> dict[str, Any]:
-    with engine.connect() as conn:
-        return load_view(conn, order_id)
+    """The order's view. On PostgreSQL its seven queries go in one round trip, with no
+    transaction around them (``Session.view_rows``): an agent's lookup, and the answer to
+    an order sent again, cost a fraction of what they did."""
+    with session_of(engine) as session:
+        return _built(session.view_rows(order_id))
+
+
+def _built(rows: ViewRows | None) -> dict[str, Any]:
+    if rows is None:
+        raise NotFoundError("no such order", code="order_not_found", field="id")
+    return build_view(*rows)
 
 
 def find_orders(
