@@ -11,7 +11,7 @@ from uuid import UUID
 
 import sqlalchemy as sa
 
-from tests.sim.conftest import rows
+from tests.sim.conftest import messages, rows
 from trayecto import access, commerce, sim
 from trayecto.bootstrap import Platform
 from trayecto.kernel import parse_timestamp
@@ -63,6 +63,11 @@ def test_load_places_every_order_and_imports_every_record(
         ):
             lines.setdefault(r.order_id, []).append((r.sku, r.quantity, _money(r.unit_price)))
     assert len(stored) == len(orders_csv)
+    refunded_events = {
+        msg["properties"]["order_id"]: msg["properties"]["total"]
+        for _, msg in messages(manifest)
+        if msg.get("event") == "Order Refunded"
+    }
     methods: Counter[str] = Counter()
     returned = refunded = 0
     for row in orders_csv:
@@ -102,6 +107,8 @@ def test_load_places_every_order_and_imports_every_record(
             (refund,) = refunds
             assert parse_timestamp(refund["recorded_at"]) == parse_timestamp(row["refunded_at"])
             assert Decimal(refund["amount"]) == Decimal(detail["refund_total"])
+            # the tracking stream's "Order Refunded" says what the returns API refunded
+            assert Decimal(str(refunded_events[row["order_id"]])) == Decimal(refund["amount"])
         else:
             assert refunds == []
     assert methods["delivery"]

@@ -5,6 +5,7 @@ WhatsApp and call-centre contacts and social mentions."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from trayecto.sim.catalogue import Product, cents
@@ -21,6 +22,20 @@ _RATING_WEIGHTS = (6, 7, 12, 30, 45)
 _CARRIERS = ("SEUR", "Correos Express", "MRW", "GLS")
 _BACKEND = {"library": {"name": "olivar-backend", "version": "3.8.1"}}
 _NETWORKS = ("instagram", "x", "tiktok", "facebook")
+
+
+def _shares(total: int, amounts: list[int]) -> list[int]:
+    """``total`` cents over ``amounts`` in proportion, each rounded half to even, the last
+    taking what rounding leaves: the rule the loader spreads an order's discount by
+    (``_orders._spread``)."""
+    whole = sum(amounts)
+    if not total or not whole:
+        return [0] * len(amounts)
+    parts = [int((Decimal(total) * a / whole).quantize(_ONE)) for a in amounts[:-1]]
+    return [*parts, total - sum(parts)]
+
+
+_ONE = Decimal(1)
 
 
 @dataclass(slots=True)
@@ -120,7 +135,13 @@ def place_order(w: World, p: Person, o: Order) -> str | None:
         price = pr.prices[channel]
         w.out.row("order_lines.csv", [order_id, i, pr.sku, q, cents(price), cents(price * q)])
         w.demand.add(pr.sku, _stocked_at(w, o, pr), q)
-    done = After(w, p, o, order_id, user_id, anon_id, ctx).run(returned, total)
+    # what returning a product gives back: its lines at this channel's price, less their
+    # share of the order's discount (the loader spreads it so; the returns API refunds that)
+    amounts = [pr.prices[channel] * q for pr, q in zip(o.basket.products, o.basket.quantities, strict=True)]  # fmt: skip
+    refunds: dict[str, int] = {}
+    for pr, amount, share in zip(o.basket.products, amounts, _shares(discount, amounts), strict=True):  # fmt: skip
+        refunds[pr.sku] = refunds.get(pr.sku, 0) + amount - share
+    done = After(w, p, o, order_id, user_id, anon_id, ctx).run(returned, refunds)
     ship = (
         [p.address, p.postcode, p.city.name, "ES"]
         if o.fulfilment == "home_delivery"
@@ -190,7 +211,8 @@ class After:
                                  user_id=self.user_id, anon_id=self.anon_id, context=ctx)  # fmt: skip
         return t if sent else 0
 
-    def run(self, returned: bool, total: int) -> Done:
+    def run(self, returned: bool, refunds: dict[str, int]) -> Done:
+        """``refunds``: SKU -> cents refunded when that product is returned."""
         w, p, o, rng = self.w, self.p, self.o, self.rng
         t = o.t
         late = False
@@ -231,7 +253,7 @@ class After:
             self._review(t + rng.randrange(1, 10) * DAY, rating)
         unhappy = late or returned or 0 < rating <= 2
         if returned:
-            self._return(t + rng.randrange(2, 12) * DAY, total, done)
+            self._return(t + rng.randrange(2, 12) * DAY, refunds, done)
         if rng.random() < w.rates["contact"] * (4 if unhappy else 1):
             self._contact(t + rng.randrange(1, 72) * HOUR, "incidencia" if unhappy else "consulta")
         if p.social_handle and rng.random() < w.rates["mention"] * (4 if unhappy else 1):
@@ -254,7 +276,7 @@ class After:
             "review_body": rng.choice(w.sc.reviews[rating]), "rating": rating,
         })  # fmt: skip
 
-    def _return(self, t: int, total: int, done: Done) -> None:
+    def _return(self, t: int, refunds: dict[str, int], done: Done) -> None:
         rng = self.rng
         product = rng.choice(self.o.basket.products)
         reason = rng.choice(("dañado", "no era lo esperado", "pedido duplicado", "regalo repetido"))
@@ -262,7 +284,8 @@ class After:
         done.returned_sku = product.sku if done.returned else ""
         done.return_reason = reason if done.returned else ""
         refunded = self._server(t + rng.randrange(2, 7) * DAY, "Order Refunded", {
-            "total": total / 100, "currency": self.w.sc.currency, "products": [product.segment]})  # fmt: skip
+            "total": refunds[product.sku] / 100, "currency": self.w.sc.currency,
+            "products": [product.segment]})  # fmt: skip
         done.refunded = refunded if done.returned else 0
 
     def _contact(self, t: int, topic: str) -> None:
