@@ -24,6 +24,23 @@ def api(server: Server, tmp_path: Path) -> httpx.Client:
     )
 
 
+def test_a_channels_sourcing_rules_over_http(api: httpx.Client) -> None:
+    r = api.get("/api/channels/web/policy")
+    assert r.status_code == 200, r.text
+    assert r.json()["settings"] is None  # the defaults
+    defaults = r.json()["policy"]
+    assert defaults["walk_in_reserve"] == 2
+    r = api.put("/api/channels/web/policy", json={"split_penalty": 7.5})
+    assert r.status_code == 200, r.text
+    got = api.get("/api/channels/web/policy").json()
+    assert got["settings"] == {"split_penalty": 7.5}
+    assert got["policy"] == {**defaults, "split_penalty": 7.5}
+    assert api.get("/api/channels/app/policy").json()["settings"] is None
+    r = api.get("/api/channels/fax/policy")
+    assert (r.status_code, r.json()["error"]["field"]) == (400, "channel")
+    assert httpx.get(api.base_url.join("/api/channels/web/policy")).status_code == 401
+
+
 def test_order_contract(api: httpx.Client) -> None:
     body = order_body("W-100", lines=[("SKU-1", 2), ("SKU-3", 1)])
     r = api.post("/api/orders", json=body)

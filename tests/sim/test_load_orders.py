@@ -15,6 +15,7 @@ from tests.sim.conftest import messages, rows
 from trayecto import access, commerce, sim
 from trayecto.bootstrap import Platform
 from trayecto.kernel import parse_timestamp
+from trayecto.sim._orders import POS_POLICY
 from trayecto.sim.loader import LOYALTY_SOURCE
 
 CHANNEL = {"web": "web", "app": "app", "marketplace": "marketplace", "store": "pos"}
@@ -44,6 +45,8 @@ def test_load_places_every_order_and_imports_every_record(
     assert {r["status"] for r in orders_csv} >= {"completed", "returned"}
     assert report.orders_stored == len(orders_csv)
     assert (report.orders_duplicate, report.orders_rejected) == (0, 0)
+    assert report.orders_pos_policy_set  # the channel had no policy of its own
+    assert commerce.policy_config(platform.engine, "pos") == POS_POLICY
 
     lines_csv: dict[str, list[tuple[str, int, Decimal]]] = {}
     for ln in rows(manifest.root, "order_lines.csv"):
@@ -191,3 +194,15 @@ def test_a_till_sale_the_shop_can_no_longer_serve_is_restocked_first(
     assert receipt.created_at == parse_timestamp("2026-10-24T16:19:17Z")
     assert _orders.restock(e, row, lines) is False  # nothing missing now
     assert commerce.check_ledger(e) == []
+
+
+def test_load_keeps_a_pos_policy_the_retailer_set(platform: Platform, tmp_path: Path) -> None:
+    """The loader's till-sale policy is a default: a ``pos`` policy already stored (the
+    retailer's own rules) is left as it was, and the report says so."""
+    own = {"pick_cost": {"shop": 0.0}, "walk_in_reserve": 0, "split_penalty": 7.5}
+    commerce.set_policy(platform.engine, "pos", own)
+    manifest = sim.simulate(tmp_path / "sim", customers=40, days=20, seed=3)
+    report = sim.load(platform.engine, manifest, rejects_dir=tmp_path, key=platform.secret_key)
+    assert report.orders_stored > 0
+    assert not report.orders_pos_policy_set
+    assert commerce.policy_config(platform.engine, "pos") == own

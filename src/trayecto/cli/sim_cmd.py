@@ -164,6 +164,13 @@ def simulate(
                 f"{report.orders_returns:,} returns, {report.orders_restocks:,} shops restocked "
                 "for a till sale (the order, returns and stock APIs, at their simulated dates)"
             )
+            if report.orders_stored or report.orders_duplicate:
+                out.print(
+                    "till sales: the pos channel's sourcing policy was set to no picking cost "
+                    "in shops and no walk-in reserve (it had none)"
+                    if report.orders_pos_policy_set
+                    else "till sales: the pos channel's own sourcing policy was kept"
+                )
             if report.rejected:
                 out.print("rejected rows: " + ", ".join(report.rejects))
                 raise typer.Exit(1)

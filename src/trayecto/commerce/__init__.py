@@ -71,7 +71,14 @@ from trayecto.commerce._model import (
     order_status,
 )
 from trayecto.commerce._optimise import optimise
-from trayecto.commerce._placement import Placed, place_order, place_orders, quote, set_policy
+from trayecto.commerce._placement import (
+    Placed,
+    place_order,
+    place_orders,
+    policy_config,
+    quote,
+    set_policy,
+)
 from trayecto.commerce._privacy import anonymise_orders
 from trayecto.commerce._resourcing import reject_group, resource_group
 from trayecto.commerce._return_requests import (
@@ -161,6 +168,7 @@ __all__ = [
     "order_status",
     "place_order",
     "place_orders",
+    "policy_config",
     "put_listing",
     "quote",
     "receive_return",

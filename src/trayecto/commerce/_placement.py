@@ -71,6 +71,15 @@ def load_policy(conn: Connection, channel: str) -> Policy:
     return Policy.from_config(row.config if row else None)
 
 
+def policy_config(engine: Engine, channel: str) -> dict[str, Any] | None:
+    """The sourcing settings stored for ``channel`` (None: it follows the defaults)."""
+    with engine.connect() as conn:
+        config = conn.execute(
+            sa.select(channel_policies.c.config).where(channel_policies.c.channel == channel)
+        ).scalar()
+    return dict(config) if config is not None else None
+
+
 def set_policy(engine: Engine, channel: str, config: Mapping[str, Any]) -> Policy:
     policy = Policy.from_config(config)
     with write_transaction(engine) as conn:

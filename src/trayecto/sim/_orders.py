@@ -38,7 +38,8 @@ _METHODS = {
     "home_delivery": "delivery",
 }
 _CENT = Decimal("0.01")
-#: The ``pos`` channel's sourcing policy the loader sets: at the till the customer has
+#: The ``pos`` channel's sourcing policy the loader sets when the channel has none of its
+#: own (a retailer's own rules are left as they are): at the till the customer has
 #: already taken the goods off the shelf, so picking in a shop costs nothing and no units
 #: are kept back for walk-in customers (she is one). Without it the cost model would
 #: send a five-item till sale from a warehouse (a parcel beats five shop picks).
@@ -59,6 +60,8 @@ class OrdersReport:
     returns: int = 0
     #: Till sales whose shop had to be restocked first (see ``restock``).
     restocks: int = 0
+    #: Whether the loader set the ``pos`` channel's policy to ``POS_POLICY`` (it had none).
+    pos_policy_set: bool = False
 
 
 def _spread(total: Decimal, weights: list[Decimal]) -> list[Decimal]:
@@ -274,8 +277,10 @@ def load_orders(
     time-ordered, follow their placing), and walk each to the status it reached. An order
     already stored (same channel and external id) is counted as a duplicate and left as it
     is. Needs ``locations``, ``products`` and ``stock`` loaded first; sets the ``pos``
-    channel's policy to ``POS_POLICY``."""
-    commerce.set_policy(engine, "pos", POS_POLICY)
+    channel's policy to ``POS_POLICY`` unless the channel has one already."""
+    pos_policy_set = commerce.policy_config(engine, "pos") is None
+    if pos_policy_set:
+        commerce.set_policy(engine, "pos", POS_POLICY)
     lines = _lines_by_order(root / "order_lines.csv")
     rows = sorted(_rows(root / "orders.csv"), key=lambda r: r[1]["placed_at"])
     stored = duplicates = rejected = returns = restocks = 0
@@ -309,5 +314,6 @@ def load_orders(
             if on_progress is not None and (n % step == 0 or n == len(rows)):
                 on_progress(n, len(rows))
     return OrdersReport(
-        len(rows), stored, duplicates, rejected, str(rejects_path), returns, restocks
-    )
+        len(rows), stored, duplicates, rejected, str(rejects_path), returns, restocks,
+        pos_policy_set,
+    )  # fmt: skip

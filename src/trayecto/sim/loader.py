@@ -70,6 +70,8 @@ class LoadReport:
     orders_returns: int = 0
     #: Till sales whose shop received stock first (a simulated store delivery).
     orders_restocks: int = 0
+    #: Whether the ``pos`` channel got the loader's till-sale policy (it had none of its own).
+    orders_pos_policy_set: bool = False
 
 
 def load(
@@ -162,7 +164,7 @@ def load(
             rejected += records.rejected
             if records.rejected:
                 rejects.append(records.rejects_path)
-    placed: dict[str, int] = {}
+    placed: dict[str, Any] = {}
     if (manifest.root / "orders.csv").is_file():
         where = (rejects_dir or manifest.root) / "orders.csv.rejects.jsonl"
 
@@ -179,6 +181,7 @@ def load(
             "orders_rejected": orders.rejected,
             "orders_returns": orders.returns,
             "orders_restocks": orders.restocks,
+            "orders_pos_policy_set": orders.pos_policy_set,
         }
         rejected += orders.rejected
         if orders.rejected:

@@ -393,14 +393,31 @@ def build_router(platform: Platform, intake: OrderIntake) -> APIRouter:
         rules = await run_in_threadpool(commerce.set_listing_rules, engine, channel, body)
         return json_response({"channel": channel, "rules": rules.to_dict()})
 
-    @router.put("/channels/{channel}/policy", summary="Set a channel's sourcing rules")
-    async def policy(
-        channel: str, request: Request, _t: Annotated[access.ApiToken, admin]
-    ) -> Response:
+    def _order_channel(channel: str) -> None:
         if channel not in commerce.ORDER_CHANNELS:
             raise ValidationError(
                 f"channel must be one of: {', '.join(commerce.ORDER_CHANNELS)}", field="channel"
             )
+
+    @router.get("/channels/{channel}/policy", summary="A channel's sourcing rules")
+    async def get_policy(channel: str, _t: Annotated[access.ApiToken, admin]) -> Response:
+        """The rules in force (``policy``, defaults filled in) and what was set for the
+        channel (``settings``; null: it follows the defaults)."""
+        _order_channel(channel)
+        config = await run_in_threadpool(commerce.policy_config, engine, channel)
+        return json_response(
+            {
+                "channel": channel,
+                "policy": commerce.Policy.from_config(config).to_dict(),
+                "settings": config,
+            }
+        )
+
+    @router.put("/channels/{channel}/policy", summary="Set a channel's sourcing rules")
+    async def policy(
+        channel: str, request: Request, _t: Annotated[access.ApiToken, admin]
+    ) -> Response:
+        _order_channel(channel)
         body = await _json(request)
         if not isinstance(body, dict):
             raise ValidationError("body must be an object of policy settings", field="body")
