@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import sqlalchemy as sa
 
@@ -114,3 +116,49 @@ def test_a_remembered_token_that_runs_out_is_asked_for_once(platform: Platform) 
         t.join(10)
     assert answers[-4:] == ["invalid_token"] * 4
     assert cache.lookups == 2 + 4  # the revoked one, and each unknown one its own
+
+
+def test_key_and_token_lookups_run_off_the_event_loop(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write key or API token the server does not remember is looked up in the database
+    on a worker thread: on the event loop, the query would hold up every other request of
+    the process meanwhile. Checked for the tracking API, the order intake's own path and
+    the routes behind ``web.auth.require``."""
+    import asyncio
+
+    import httpx
+
+    from tests.integration.console_helpers import call
+    from trayecto.access import _keys
+    from trayecto.web.app import create_app
+
+    seen: list[tuple[str, bool]] = []
+
+    def spy(real: Any, what: str) -> Any:
+        def check(engine: sa.engine.Engine, key: str | None) -> Any:
+            try:
+                asyncio.get_running_loop()
+                on_loop = True
+            except RuntimeError:
+                on_loop = False
+            seen.append((what, on_loop))
+            return real(engine, key)
+
+        return check
+
+    monkeypatch.setattr(
+        _keys, "authenticate_write_key", spy(_keys.authenticate_write_key, "write key")
+    )
+    monkeypatch.setattr(_keys, "authenticate_token", spy(_keys.authenticate_token, "token"))
+    monkeypatch.setattr(access, "authenticate_token", _keys.authenticate_token)
+    app = create_app(platform, access_log=False)  # its caches take the spies
+    track = {"userId": "u1", "event": "Viewed", "properties": {}}
+    basic = httpx.BasicAuth("wk_unknown", "")
+    bearer = {"Authorization": "Bearer tk_unknown"}
+    assert call(app, "POST", "/v1/track", json=track, auth=basic).status_code == 401
+    assert call(app, "POST", "/v1/track", json={**track, "writeKey": "wk_x"}).status_code == 401
+    assert call(app, "POST", "/api/orders", json={}, headers=bearer).status_code == 401
+    assert call(app, "GET", "/api/inventory?sku=S", headers=bearer).status_code == 401
+    assert [what for what, _ in seen] == ["write key", "write key", "token", "token"]
+    assert not [s for s in seen if s[1]], seen

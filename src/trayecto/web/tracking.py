@@ -15,6 +15,7 @@ import zlib
 
 import orjson
 from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from trayecto import access, collect
@@ -95,6 +96,12 @@ def build_router(platform: Platform, pool: collect.IngestPool | None = None) -> 
     keys = access.WriteKeyCache(engine)
     router = APIRouter(tags=["tracking"])
 
+    async def source_of(key: str | None) -> access.Source:
+        """The key's source: remembered (no query), or asked of the database on a worker
+        thread, so that a lookup never holds up the event loop and every request on it."""
+        found = keys.known(key)
+        return found if found is not None else await run_in_threadpool(keys.authenticate, key)
+
     async def ingest(request: Request) -> Response:
         received_at = utcnow()
         kind = request.path_params["kind"]
@@ -106,7 +113,7 @@ def build_router(platform: Platform, pool: collect.IngestPool | None = None) -> 
         limit = settings.max_batch_bytes if forced is None else settings.max_message_bytes
 
         header_key = _basic_user(request.headers.get("authorization"))
-        source = keys.authenticate(header_key) if header_key else None
+        source = await source_of(header_key) if header_key else None
 
         length = request.headers.get("content-length")
         # Refuse an oversize uncompressed batch before reading it; a compressed body is
@@ -145,7 +152,7 @@ def build_router(platform: Platform, pool: collect.IngestPool | None = None) -> 
                 raise ValidationError(message, code=code, field=field) from None
             if source is None:
                 body_key = payload.get("writeKey") if isinstance(payload, dict) else None
-                source = keys.authenticate(body_key if isinstance(body_key, str) else None)
+                source = await source_of(body_key if isinstance(body_key, str) else None)
             origin = collect.Origin(source.id, source.channel.value, source.location_id)
             prepared = collect.prepare_payload(
                 payload, origin, received_at, settings.max_message_bytes, forced, writer.dialect
