@@ -49,7 +49,10 @@ class Platform:
     def __post_init__(self) -> None:
         self.follower = LogFollower(self.sync_identity)
         self.order_desk = commerce.OrderDesk(
-            self.engine, lanes=self.settings.order_lanes, max_batch=self.settings.order_batch
+            self.engine,
+            lanes=self.settings.order_lanes,
+            max_batch=self.settings.order_batch,
+            linger=self.settings.order_linger_ms / 1000,
         )
         self.writer.on_commit = self.follower.poke
 

@@ -205,6 +205,61 @@ def test_orders_waiting_for_a_lane_go_in_one_batch(
     assert _checked_out(retailer) == 0
 
 
+def test_under_load_a_lane_waits_for_as_many_orders_as_last_time(
+    retailer: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a linger, a lane that took 4 orders last time and finds 2 waits for more (up
+    to the linger) instead of placing 2 now: the next 2 that arrive join them. A lone
+    order after that waits the linger once and goes alone; one after it does not wait."""
+    from trayecto.commerce import _desk
+
+    gate = threading.Event()
+    sizes: list[int] = []
+    real = _desk.place_orders
+
+    def gated(engine: sa.Engine, reqs: list[commerce.OrderRequest], **kw: Any) -> Any:
+        sizes.append(len(reqs))
+        if len(sizes) == 1:
+            assert gate.wait(30)
+        return real(engine, reqs, **kw)
+
+    def placed(n: int) -> None:
+        deadline = time.monotonic() + 30
+        while desk.orders < n:
+            assert time.monotonic() < deadline, sizes
+            threading.Event().wait(0.005)
+
+    def send(*numbers: int) -> list[Any]:
+        return [desk.submit(_req(f"L-{i}", lines=[("SKU-1", 1)])) for i in numbers]
+
+    monkeypatch.setattr(_desk, "place_orders", gated)
+    desk = commerce.OrderDesk(retailer.engine, lanes=1, max_batch=4, linger=1.0)
+    try:
+        futures = send(0)
+        while not sizes:  # the lane has taken L-0 and waits at the gate
+            threading.Event().wait(0.005)
+        futures += send(1, 2, 3, 4)
+        gate.set()
+        placed(5)  # [1] then [4]
+        futures += send(5, 6)  # the lane waits for two more (without a linger: it goes)
+        threading.Event().wait(0.1)
+        futures += send(7, 8)
+        placed(9)
+        started = time.monotonic()
+        futures += send(9)  # alone: it waits the linger for company, once
+        placed(10)
+        waited = time.monotonic() - started
+        futures += send(10)
+        placed(11)
+        answers = [f.result(timeout=30) for f in futures]
+    finally:
+        desk.close()
+    assert sizes == [1, 4, 4, 1, 1]
+    assert waited >= 0.95
+    assert all(created for _, created, _ in answers)
+    assert _reserved(retailer, "SKU-1") == 11
+
+
 def _checked_out(p: Platform) -> int:
     pool = p.engine.pool
     assert isinstance(pool, sa.QueuePool | sa.pool.SingletonThreadPool | sa.pool.StaticPool)
