@@ -133,9 +133,18 @@ def test_errors_name_the_field(api: httpx.Client) -> None:
     assert httpx.post(api.base_url.join("/api/orders"), json={}).status_code == 401
 
 
+def _listening(port: int) -> int:
+    """Sockets listening on ``port`` (TCP over IPv4, this network namespace)."""
+    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    local = [r.split()[1] for r in rows if r.split()[3] == "0A"]  # 0A: LISTEN
+    return sum(1 for addr in local if int(addr.split(":")[1], 16) == port)
+
+
 def test_several_worker_processes_serve_orders(env: dict[str, str], tmp_path: Path) -> None:
-    """``trayecto serve --workers 2``: each process builds its own platform (app factory);
-    orders from both land in the one store, a duplicate answers the stored order."""
+    """``trayecto serve --workers 2``: each process builds its own platform (app factory)
+    and, on Linux, listens on a socket of its own (``SO_REUSEPORT``: the kernel spreads
+    connections over them); orders from both land in the one store, a duplicate answers
+    the stored order."""
     import subprocess
     import sys
     import time
@@ -164,6 +173,15 @@ def test_several_worker_processes_serve_orders(env: dict[str, str], tmp_path: Pa
                 pass
             assert time.monotonic() < deadline, (tmp_path / "workers.log").read_text()
             time.sleep(0.2)
+        # both processes listen, each on its own socket; new connections reach both
+        deadline = time.monotonic() + 60
+        while _listening(port) < 2:
+            assert time.monotonic() < deadline, (tmp_path / "workers.log").read_text()
+            time.sleep(0.2)
+        assert _listening(port) == 2
+        answered = {httpx.get(url + "/healthz", timeout=10).json()["process"] for _ in range(24)}
+        assert len(answered) == 2
+        assert proc.pid not in answered
         with httpx.Client(
             base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30
         ) as api:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import contextlib
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -106,15 +107,7 @@ def serve(
                 os.environ[SERVE_OPTIONS_ENV] = serve_options(
                     access_log=access_log, follow_log=child is None
                 )
-                uvicorn.run(
-                    "trayecto.web.app:app_from_env",
-                    factory=True,
-                    workers=workers,
-                    host=host,
-                    port=port,
-                    access_log=False,
-                    log_level="info",
-                )
+                _serve_processes(host, port, workers)
             else:
                 uvicorn.run(
                     create_app(
@@ -132,6 +125,36 @@ def serve(
                     child.wait(30)
                 except subprocess.TimeoutExpired:
                     child.kill()
+
+
+def _serve_processes(host: str, port: int, workers: int) -> None:
+    """``workers`` server processes under uvicorn's supervisor, each listening on a socket
+    of its own where the kernel can spread connections (``trayecto.web.listen``)."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    from trayecto.web import listen
+
+    options: dict[str, Any] = {
+        "factory": True,
+        "workers": workers,
+        "host": host,
+        "port": port,
+        "access_log": False,
+        "log_level": "info",
+    }
+    if not listen.reuse_port_supported():
+        uvicorn.run("trayecto.web.app:app_from_env", **options)
+        return
+    held = listen.PerProcessSocket.bind_to(host, port)
+    try:
+        config = uvicorn.Config(
+            "trayecto.web.app:app_from_env", **{**options, "port": held.getsockname()[1]}
+        )
+        with contextlib.suppress(KeyboardInterrupt):
+            Multiprocess(config, sockets=[held]).run()
+    finally:
+        held.close()
 
 
 @app.command("worker")

@@ -112,13 +112,15 @@ def create_app(
     console.install(app, platform)
 
     @app.get("/healthz", tags=["operations"], summary="Liveness and database check")
-    async def healthz() -> Response:
+    def healthz() -> Response:  # (a worker thread: the query never holds up the event loop)
         with platform.engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
         return json_response(
             {
                 "status": "ok",
                 "version": __version__,
+                # the server process that answered (the counters below are its own)
+                "process": os.getpid(),
                 "ingest_workers": {"processes": pool.workers, "ready": pool.ready},
                 # Group commit at work: rows appended and the transactions they took.
                 "writer": {"transactions": platform.writer.groups, "rows": platform.writer.rows},
