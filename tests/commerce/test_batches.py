@@ -163,24 +163,31 @@ def test_the_desk_answers_every_order_of_a_burst(retailer: Platform) -> None:
         desk.close()
 
 
-def test_orders_waiting_for_a_lane_go_in_one_batch(
-    retailer: Platform, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """While the one lane places a first order, ten more arrive: they are placed in two
-    batches (the desk's limit is 8), each order with its own answer."""
+def _first_batch_held(monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event, list[int]]:
+    """The desk's ``place_orders`` records each batch's size and holds the first batch
+    until the event is set (the orders sent meanwhile queue up)."""
     from trayecto.commerce import _desk
 
     gate = threading.Event()
     sizes: list[int] = []
     real = _desk.place_orders
 
-    def slow_first(engine: sa.Engine, reqs: list[commerce.OrderRequest], **kw: Any) -> Any:
+    def held(engine: sa.Engine, reqs: list[commerce.OrderRequest], **kw: Any) -> Any:
         sizes.append(len(reqs))
         if len(sizes) == 1:
             assert gate.wait(30)
         return real(engine, reqs, **kw)
 
-    monkeypatch.setattr(_desk, "place_orders", slow_first)
+    monkeypatch.setattr(_desk, "place_orders", held)
+    return gate, sizes
+
+
+def test_orders_waiting_for_a_lane_go_in_one_batch(
+    retailer: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the one lane places a first order, ten more arrive: they are placed in two
+    batches (the desk's limit is 8), each order with its own answer."""
+    gate, sizes = _first_batch_held(monkeypatch)
     desk = commerce.OrderDesk(retailer.engine, lanes=1, max_batch=8)
     try:
         first = desk.submit(_req("G-0", lines=[("SKU-1", 1)]))
@@ -211,17 +218,7 @@ def test_under_load_a_lane_waits_for_as_many_orders_as_last_time(
     """With a linger, a lane that took 4 orders last time and finds 2 waits for more (up
     to the linger) instead of placing 2 now: the next 2 that arrive join them. A lone
     order after that waits the linger once and goes alone; one after it does not wait."""
-    from trayecto.commerce import _desk
-
-    gate = threading.Event()
-    sizes: list[int] = []
-    real = _desk.place_orders
-
-    def gated(engine: sa.Engine, reqs: list[commerce.OrderRequest], **kw: Any) -> Any:
-        sizes.append(len(reqs))
-        if len(sizes) == 1:
-            assert gate.wait(30)
-        return real(engine, reqs, **kw)
+    gate, sizes = _first_batch_held(monkeypatch)
 
     def placed(n: int) -> None:
         deadline = time.monotonic() + 30
@@ -232,7 +229,6 @@ def test_under_load_a_lane_waits_for_as_many_orders_as_last_time(
     def send(*numbers: int) -> list[Any]:
         return [desk.submit(_req(f"L-{i}", lines=[("SKU-1", 1)])) for i in numbers]
 
-    monkeypatch.setattr(_desk, "place_orders", gated)
     desk = commerce.OrderDesk(retailer.engine, lanes=1, max_batch=4, linger=1.0)
     try:
         futures = send(0)

@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import socket
 import sys
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = ["PerProcessSocket", "listening_socket", "reuse_port_supported"]
+
+_Socket = TypeVar("_Socket", bound=socket.socket)
 
 
 def reuse_port_supported() -> bool:
@@ -37,23 +39,25 @@ def _family(host: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
-def _bind(sock: socket.socket, host: str, port: int) -> None:
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
-    sock.set_inheritable(True)
+def _bound(kind: type[_Socket], host: str, port: int) -> _Socket:
+    """A new ``kind`` socket bound to ``(host, port)`` in the port's ``SO_REUSEPORT``
+    group, inheritable by the processes this one starts."""
+    sock = kind(_family(host), socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        sock.set_inheritable(True)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
     """A socket of this process on ``(host, port)``, in the port's ``SO_REUSEPORT`` group
     (uvicorn's server calls ``listen`` on it)."""
-    sock = socket.socket(_family(host), socket.SOCK_STREAM)
-    try:
-        _bind(sock, host, port)
-    except OSError:
-        sock.close()
-        raise
-    return sock
+    return _bound(socket.socket, host, port)
 
 
 class PerProcessSocket(socket.socket):
@@ -63,13 +67,7 @@ class PerProcessSocket(socket.socket):
 
     @classmethod
     def bind_to(cls, host: str, port: int) -> PerProcessSocket:
-        sock = cls(_family(host), socket.SOCK_STREAM)
-        try:
-            _bind(sock, host, port)
-        except OSError:
-            sock.close()
-            raise
-        return sock
+        return _bound(cls, host, port)
 
     def __reduce_ex__(self, protocol: Any) -> tuple[Any, tuple[str, int]]:
         host, port = self.getsockname()[:2]
