@@ -182,6 +182,15 @@ def test_several_worker_processes_serve_orders(env: dict[str, str], tmp_path: Pa
         answered = {httpx.get(url + "/healthz", timeout=10).json()["process"] for _ in range(24)}
         assert len(answered) == 2
         assert proc.pid not in answered
+        # a second server on the port is refused, not let in to take half the connections
+        second = subprocess.run(
+            [sys.executable, "-m", "trayecto", "serve", "--port", str(port), "--workers", "2",
+             "--no-access-log", "--no-worker"],
+            env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert second.returncode == 2, second.stdout + second.stderr
+        assert "port_in_use" in second.stderr
+        assert _listening(port) == 2
         with httpx.Client(
             base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30
         ) as api:

@@ -11,6 +11,7 @@ from rich.table import Table
 from trayecto import __version__, access, db
 from trayecto.cli import commerce_cmd, events_cmd, identity_cmd, sim_cmd, users_cmd
 from trayecto.cli._common import dt, friendly, out, platform, print_secret
+from trayecto.kernel import ConflictError
 
 app = typer.Typer(
     help="trayecto: one customer across every channel.",
@@ -146,7 +147,15 @@ def _serve_processes(host: str, port: int, workers: int) -> None:
     if not listen.reuse_port_supported():
         uvicorn.run("trayecto.web.app:app_from_env", **options)
         return
-    held = listen.PerProcessSocket.bind_to(host, port)
+    try:
+        held = listen.PerProcessSocket.bind_to(host, port)
+    except OSError as exc:
+        raise ConflictError(
+            f"cannot listen on {host}:{port} ({exc.strerror}); is another server running "
+            "there? Stop it or choose another --port.",
+            code="port_in_use",
+            field="port",
+        ) from None
     try:
         config = uvicorn.Config(
             "trayecto.web.app:app_from_env", **{**options, "port": held.getsockname()[1]}

@@ -108,7 +108,11 @@ class OrderDesk:
         last = 1  # the size of the lane's batch before
         try:
             while True:
-                item = self._queue.get()
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    lease.release()  # about to wait: the connection goes back to the pool
+                    item = self._queue.get()
                 if item is _STOP:
                     return
                 batch = [item]
@@ -139,8 +143,6 @@ class OrderDesk:
                 self._place(batch, lease)
                 if stop:
                     return
-                if self._queue.empty():  # about to wait: the connection goes back
-                    lease.release()
         finally:
             lease.release()
 

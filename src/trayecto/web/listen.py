@@ -9,8 +9,10 @@ while the other idles, and its few requests make small, costly batches of orders
 
 On Linux each process listens on a socket of its own, all bound to the same address with
 ``SO_REUSEPORT``: the kernel spreads new connections over them by a hash of the client's
-address and port. The parent keeps one more socket bound to the port, never listening, so
-that the port stays reserved (and is known when ``--port 0`` asks for any free one).
+address and port. The parent first checks that nothing listens on the port (a second server would
+otherwise join the group and take half the connections), then keeps one more socket
+bound to it, never listening, that names the port to the processes (the one the kernel
+picked, with ``--port 0``).
 Elsewhere, the shared socket as uvicorn makes it.
 
 uvicorn's process supervisor is kept (it restarts a process that dies, and stops them
@@ -67,6 +69,17 @@ class PerProcessSocket(socket.socket):
 
     @classmethod
     def bind_to(cls, host: str, port: int) -> PerProcessSocket:
+        """Raises ``OSError`` (``EADDRINUSE``) when something listens on the port already,
+        as uvicorn's one socket would: ``SO_REUSEPORT`` alone would let a second server
+        join the first and split its connections without a word. (``--port 0``: the port
+        the kernel picks.)"""
+        probe = socket.socket(_family(host), socket.SOCK_STREAM)
+        try:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+            port = probe.getsockname()[1]
+        finally:
+            probe.close()
         return _bound(cls, host, port)
 
     def __reduce_ex__(self, protocol: Any) -> tuple[Any, tuple[str, int]]:
