@@ -157,9 +157,10 @@ def _serve_processes(host: str, port: int, workers: int) -> None:
             field="port",
         ) from None
     try:
-        config = uvicorn.Config(
-            "trayecto.web.app:app_from_env", **{**options, "port": held.getsockname()[1]}
-        )
+        bound = held.getsockname()[1]
+        shown = f"[{host}]" if ":" in host else host
+        out.print(f"{workers} server processes listening on http://{shown}:{bound}")
+        config = uvicorn.Config("trayecto.web.app:app_from_env", **{**options, "port": bound})
         with contextlib.suppress(KeyboardInterrupt):
             Multiprocess(config, sockets=[held]).run()
     finally:
