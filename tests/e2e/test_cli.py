@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import selectors
 import subprocess
 import sys
 from pathlib import Path
@@ -180,6 +181,10 @@ def test_tail_follow_prints_new_events(env: dict[str, str], tmp_path: Path) -> N
         )
         run_cli(env, "import", "events", str(path), "--source", "App")
         assert proc.stdout is not None
+        # never wait forever: an event the tail skipped would otherwise hang the run
+        with selectors.DefaultSelector() as ready:
+            ready.register(proc.stdout, selectors.EVENT_READ)
+            assert ready.select(timeout=30), "tail --follow printed nothing in 30 s"
         line = proc.stdout.readline()
         assert orjson.loads(line)["event"] == "Opened"
     finally:

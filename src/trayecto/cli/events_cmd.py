@@ -142,6 +142,11 @@ def tail(
     with platform() as p:
         src_id = access.get_source(p.engine, source).id if source else None
         flt = collect.EventFilter(source_id=src_id, channel=channel, type=type_)
+        # the newest event of the whole log, read BEFORE the recent page: an event stored
+        # between the two reads is then in the page or after this cursor, never skipped
+        newest = (
+            collect.query_events(p.engine, collect.EventFilter(), limit=1).data if follow else []
+        )
         page = collect.query_events(p.engine, flt, limit=max(1, min(n, 1000)))
         recent = list(reversed(page.data))
         if not as_json and not recent and not follow:
@@ -153,7 +158,6 @@ def tail(
         if recent:
             cursor: str | None = collect.encode_cursor(recent[-1].id)
         else:  # only what arrives from now on: start after the newest event of the log
-            newest = collect.query_events(p.engine, collect.EventFilter(), limit=1).data
             cursor = collect.encode_cursor(newest[0].id) if newest else None
         try:
             while True:
