@@ -30,7 +30,7 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
 from trayecto.commerce._geo import locate
 from trayecto.commerce._intake import OrderRequest
@@ -62,13 +62,6 @@ from trayecto.kernel import (
 )
 
 TRIES = 3
-
-
-def load_policy(conn: Connection, channel: str) -> Policy:
-    row = conn.execute(
-        sa.select(channel_policies.c.config).where(channel_policies.c.channel == channel)
-    ).first()
-    return Policy.from_config(row.config if row else None)
 
 
 def policy_config(engine: Engine, channel: str) -> dict[str, Any] | None:

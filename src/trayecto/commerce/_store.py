@@ -301,7 +301,8 @@ def assemble(
 
 
 class Session:
-    """One pooled connection's reads and writes of order placement (one per database)."""
+    """One pooled connection's reads and writes of order placement, and its read of an
+    order's view (one per database)."""
 
     store: Store  # the store, with its cache
 
@@ -444,8 +445,8 @@ def store_for(engine: Engine) -> Store:
 
 @contextmanager
 def session_of(engine: Engine, lease: Lease | None = None) -> Iterator[Session]:
-    """A placement session on one pooled connection of ``engine`` (the ``lease``'s, when
-    one is given and the store uses it)."""
+    """A session of ``engine``'s store (placement, an order's view) on one pooled
+    connection (the ``lease``'s, when one is given and the store uses it)."""
     with store_for(engine).session(engine, lease) as session:
         yield session
 

@@ -24,6 +24,9 @@ _BACKEND = {"library": {"name": "olivar-backend", "version": "3.8.1"}}
 _NETWORKS = ("instagram", "x", "tiktok", "facebook")
 
 
+_ONE = Decimal(1)
+
+
 def _shares(total: int, amounts: list[int]) -> list[int]:
     """``total`` cents over ``amounts`` in proportion, each rounded half to even, the last
     taking what rounding leaves: the rule the loader spreads an order's discount by
@@ -33,9 +36,6 @@ def _shares(total: int, amounts: list[int]) -> list[int]:
         return [0] * len(amounts)
     parts = [int((Decimal(total) * a / whole).quantize(_ONE)) for a in amounts[:-1]]
     return [*parts, total - sum(parts)]
-
-
-_ONE = Decimal(1)
 
 
 @dataclass(slots=True)
@@ -53,6 +53,19 @@ class Basket:
         return sum(
             p.prices[channel] * q for p, q in zip(self.products, self.quantities, strict=True)
         )
+
+    def refunds(self, channel: str, discount: int) -> dict[str, int]:
+        """SKU -> cents a return of that product gives back: its lines at this channel's
+        price, less their share of the order's ``discount`` (the loader spreads it so, and
+        the returns API refunds that)."""
+        amounts = [
+            p.prices[channel] * q for p, q in zip(self.products, self.quantities, strict=True)
+        ]
+        shares = _shares(discount, amounts)
+        out: dict[str, int] = {}
+        for p, amount, share in zip(self.products, amounts, shares, strict=True):
+            out[p.sku] = out.get(p.sku, 0) + amount - share
+        return out
 
 
 @dataclass(slots=True)
@@ -135,12 +148,7 @@ def place_order(w: World, p: Person, o: Order) -> str | None:
         price = pr.prices[channel]
         w.out.row("order_lines.csv", [order_id, i, pr.sku, q, cents(price), cents(price * q)])
         w.demand.add(pr.sku, _stocked_at(w, o, pr), q)
-    # what returning a product gives back: its lines at this channel's price, less their
-    # share of the order's discount (the loader spreads it so; the returns API refunds that)
-    amounts = [pr.prices[channel] * q for pr, q in zip(o.basket.products, o.basket.quantities, strict=True)]  # fmt: skip
-    refunds: dict[str, int] = {}
-    for pr, amount, share in zip(o.basket.products, amounts, _shares(discount, amounts), strict=True):  # fmt: skip
-        refunds[pr.sku] = refunds.get(pr.sku, 0) + amount - share
+    refunds = o.basket.refunds(channel, discount)
     done = After(w, p, o, order_id, user_id, anon_id, ctx).run(returned, refunds)
     ship = (
         [p.address, p.postcode, p.city.name, "ES"]

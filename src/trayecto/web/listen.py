@@ -43,13 +43,12 @@ def _family(host: str) -> socket.AddressFamily:
 
 def _bound(kind: type[_Socket], host: str, port: int) -> _Socket:
     """A new ``kind`` socket bound to ``(host, port)`` in the port's ``SO_REUSEPORT``
-    group, inheritable by the processes this one starts."""
+    group."""
     sock = kind(_family(host), socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host, port))
-        sock.set_inheritable(True)
     except OSError:
         sock.close()
         raise
