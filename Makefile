@@ -8,6 +8,10 @@ SHELL := /bin/bash
 VENV        := .venv
 PY          := $(VENV)/bin/python
 STAMP       := $(VENV)/.installed
+NATIVE      := $(VENV)/.native
+# the modules scripts/build_native.py compiles live in commerce (trayecto.kernel.native)
+NATIVE_SRC  := $(wildcard src/trayecto/commerce/*.py) src/trayecto/kernel/native.py \
+               scripts/build_native.py
 PYTEST_ARGS ?= -n 2 -q
 # benchmarks/ may not exist yet in a fresh clone; ruff errors on missing paths.
 LINT_PATHS  := $(wildcard src tests benchmarks)
@@ -16,11 +20,13 @@ SYSDEPS     := scripts/install-system-deps.sh
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PIP_ROOT_USER_ACTION := ignore
 
-.PHONY: help install system-deps demo lint typecheck contracts test-sqlite test-postgres \
+.PHONY: help install native native-clean system-deps demo lint typecheck contracts test-sqlite test-postgres \
         test bench clean
 
 help:
 	@echo "make install        create .venv and install trayecto with dev extras (idempotent)"
+	@echo "make native         compile the placing path with mypyc (part of install)"
+	@echo "make native-clean   remove the compiled modules (pure Python)"
 	@echo "make demo           load sample data and serve on http://127.0.0.1:8000 (Ctrl-C stops)"
 	@echo "make test           lint, typecheck, contracts, tests on SQLite, tests on PostgreSQL"
 	@echo "make lint | typecheck | contracts | test-sqlite | test-postgres   one step of make test"
@@ -29,7 +35,7 @@ help:
 
 # --- environment --------------------------------------------------------------------------
 
-install: $(STAMP)
+install: $(STAMP) $(NATIVE)
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -39,6 +45,18 @@ $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --upgrade pip
 	$(PY) -m pip install -e '.[dev]'
 	touch $@
+
+# The placing path compiled with mypyc (trayecto.kernel.native); again whenever a commerce
+# source changes. TRAYECTO_PURE_PYTHON=1 builds nothing and removes what was built.
+native: $(NATIVE)
+
+$(NATIVE): $(NATIVE_SRC) $(STAMP)
+	$(PY) scripts/build_native.py
+	if [ "$${TRAYECTO_PURE_PYTHON:-}" = 1 ]; then rm -f $@; else touch $@; fi
+
+native-clean:
+	$(PY) scripts/build_native.py --clean
+	rm -f $(NATIVE)
 
 # Debian packages the tests need; apt-get runs only if something is missing (see the script).
 system-deps:
@@ -84,5 +102,7 @@ bench: install
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache .hypothesis .import_linter_cache \
 	       build dist src/*.egg-info
+	$(PY) scripts/build_native.py --clean 2>/dev/null || true
+	rm -f $(NATIVE)
 	find . -path ./.venv -prune -o -path ./.git -prune -o \
 	       -type d -name __pycache__ -exec rm -rf {} +

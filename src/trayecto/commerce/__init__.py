@@ -4,6 +4,11 @@ One domain because one transaction must cover them: placing an order sources it,
 the units and records it atomically. Public face; other packages import only from here.
 """
 
+from trayecto.kernel import native
+
+native.check(__name__)  # a compiled module older than its source is refused (kernel.native)
+
+# ruff: noqa: E402
 from trayecto.commerce._catalogue import (
     check_location,
     check_product,
