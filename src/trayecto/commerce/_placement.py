@@ -25,7 +25,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -35,22 +34,19 @@ from sqlalchemy.engine import Engine
 from trayecto.commerce._geo import locate
 from trayecto.commerce._intake import OrderRequest
 from trayecto.commerce._inventory import InsufficientStock, release_expired
-from trayecto.commerce._model import Capability, GroupStatus, Location, LocationType, Method
+from trayecto.commerce._model import Capability, Location, LocationType, Method
 from trayecto.commerce._promise import promise
-from trayecto.commerce._sourcing import Plan, Policy, expanded, haversine_km, source
+from trayecto.commerce._rows import OrderRows, _distance, build_rows
+from trayecto.commerce._snapshot import Snapshot, days_around
+from trayecto.commerce._sourcing import Plan, Policy, expanded, source
 from trayecto.commerce._store import (
     Duplicate,
     Lease,
-    OrderRows,
     Session,
     Shortage,
-    Snapshot,
-    days_around,
-    local_day,
     session_of,
 )
 from trayecto.commerce._tables import channel_policies, orders
-from trayecto.commerce._views import build_view
 from trayecto.db import dialect_insert, write_transaction
 from trayecto.kernel import (
     ConflictError,
@@ -363,198 +359,3 @@ def quote(engine: Engine, req: OrderRequest) -> dict[str, Any]:
             }
         )
     return {"fulfilment_groups": groups, "sourcing": expanded(plan.explanation)}
-
-
-def _distance(
-    loc: Location, pickup: Location | None, destination: tuple[float, float] | None
-) -> float | None:
-    to = (pickup.latitude, pickup.longitude) if pickup else destination
-    return haversine_km((loc.latitude, loc.longitude), to) if to else None
-
-
-def event_row(
-    order_id: UUID,
-    group_id: UUID | None,
-    kind: str,
-    from_status: str | None,
-    to_status: str | None,
-    when: datetime,
-    detail: dict[str, Any] | None,
-) -> dict[str, Any]:
-    return {
-        "id": new_id(),
-        "order_id": order_id,
-        "group_id": group_id,
-        "kind": kind,
-        "from_status": from_status,
-        "to_status": to_status,
-        "detail": detail,
-        "occurred_at": when,
-    }
-
-
-def build_rows(
-    req: OrderRequest,
-    order_id: UUID,
-    now: datetime,
-    plan: Plan,
-    snap: Snapshot,
-    pickup: Location | None,
-    destination: tuple[float, float] | None,
-    *,
-    candidates: bool = True,
-) -> tuple[OrderRows, dict[str, Any]]:
-    """Every row the order writes, its holds, and the order as the API shows it (see
-    ``build_view`` for ``candidates``)."""
-    zero = Decimal("0.00")
-    subtotal = sum((ln.unit_price * ln.quantity for ln in req.lines), zero)
-    discount = sum((ln.discount for ln in req.lines), zero)
-    tax = sum((ln.tax for ln in req.lines), zero)
-    method = req.fulfilment.method
-    locs = snap.locations
-    groups: list[dict[str, Any]] = []
-    group_of: dict[str, UUID] = {}
-    loads = []
-    for loc_id in plan.locations:
-        gid = new_id()
-        group_of[loc_id] = gid
-        loc = locs[loc_id]
-        groups.append(
-            {
-                "id": gid,
-                "order_id": order_id,
-                "method": method.value,
-                "location_id": loc_id,
-                "pickup_location_id": pickup.id if pickup else None,
-                "status": GroupStatus.ALLOCATED.value,
-                "promise": promise(
-                    now,
-                    loc,
-                    method,
-                    distance_km=_distance(loc, pickup, destination),
-                    pickup=pickup,
-                ),
-                "created_at": now,
-                "updated_at": now,
-            }
-        )
-        if loc.daily_capacity is not None:
-            loads.append((loc_id, local_day(loc, now), loc.daily_capacity))
-    order_row = {
-        "id": order_id,
-        "channel": req.channel,
-        "external_id": req.external_id,
-        "status": GroupStatus.ALLOCATED.value,
-        "customer_id": None,
-        "customer_email": req.customer.email,
-        "customer_phone": req.customer.phone,
-        "customer_number": req.customer.customer_number,
-        "loyalty_card": req.customer.loyalty_card,
-        "currency": req.currency,
-        "subtotal": subtotal,
-        "discount_total": discount,
-        "tax_total": tax,
-        "total": subtotal - discount,
-        "fulfilment": req.fulfilment.to_dict(),
-        "sourcing": plan.explanation,
-        "placed_at": now,
-        "updated_at": now,
-    }
-    holds = [(a.location_id, a.sku, a.quantity) for a in plan.assignments]  # sorted
-    held: dict[tuple[str, str], UUID] = {}
-    reservation_rows = []
-    for loc_id, sku, qty in holds:
-        rid = held[(loc_id, sku)] = new_id()
-        reservation_rows.append(
-            {
-                "id": rid,
-                "location_id": loc_id,
-                "sku": sku,
-                "quantity": qty,
-                "kind": "order",
-                "channel": req.channel,
-                "order_id": order_id,
-                "group_id": group_of[loc_id],
-                "status": "active",
-                "expires_at": None,
-                "created_at": now,
-                "closed_at": None,
-            }
-        )
-    line_rows: list[dict[str, Any]] = [
-        {
-            "id": new_id(),
-            "order_id": order_id,
-            "line_no": i + 1,
-            "sku": ln.sku,
-            "quantity": ln.quantity,
-            "unit_price": ln.unit_price,
-            "discount": ln.discount,
-            "tax": ln.tax,
-        }
-        for i, ln in enumerate(req.lines)
-    ]
-    # spread each SKU's assigned units over its lines, in line order
-    left = {(a.location_id, a.sku): a.quantity for a in plan.assignments}
-    alloc_rows = []
-    for line in line_rows:
-        need = int(line["quantity"])
-        for (loc_id, sku), q in left.items():
-            if sku != line["sku"] or q == 0 or need == 0:
-                continue
-            take = min(q, need)
-            left[(loc_id, sku)] -= take
-            need -= take
-            alloc_rows.append(
-                {
-                    "id": new_id(),
-                    "order_id": order_id,
-                    "group_id": group_of[loc_id],
-                    "line_id": line["id"],
-                    "location_id": loc_id,
-                    "sku": sku,
-                    "quantity": take,
-                    "reservation_id": held[(loc_id, sku)],
-                }
-            )
-    event_rows = [
-        event_row(order_id, None, "order_placed", None, "placed", now, {"channel": req.channel}),
-        *(
-            event_row(
-                order_id, g["id"], "group_allocated", None, "allocated", now,
-                {"location_id": g["location_id"]},
-            )
-            for g in groups
-        ),
-        event_row(order_id, None, "order_status", "placed", "allocated", now, None),
-    ]  # fmt: skip
-    payment_rows = [
-        {
-            "id": new_id(),
-            "order_id": order_id,
-            "kind": "payment",
-            "method": p.method.value,
-            "amount": p.amount,
-            "currency": req.currency,
-            "reference": p.reference,
-            "recorded_at": now,
-        }
-        for p in req.payments
-    ]
-    rows = OrderRows(
-        order=order_row,
-        lines=line_rows,
-        groups=groups,
-        allocations=alloc_rows,
-        reservations=reservation_rows,
-        payments=payment_rows,
-        events=event_rows,
-        holds=holds,
-        loads=sorted(loads),
-        extra_safety=snap.policy.safety_stock,
-        at=now,
-    )
-    view = build_view(
-        order_row, line_rows, groups, alloc_rows, payment_rows, event_rows, candidates=candidates
-    )
-    return rows, view

@@ -33,10 +33,12 @@ from trayecto.commerce._geo import locate
 from trayecto.commerce._inventory import Hold, InsufficientStock, book_pick, move, reserve
 from trayecto.commerce._lifecycle import apply_status, lock_groups, refresh_status
 from trayecto.commerce._model import GroupStatus, Location, Method, MovementKind
-from trayecto.commerce._placement import TRIES, event_row
+from trayecto.commerce._placement import TRIES
 from trayecto.commerce._promise import promise
+from trayecto.commerce._rows import event_row
+from trayecto.commerce._snapshot import Snapshot, local_day
 from trayecto.commerce._sourcing import Plan, expanded, haversine_km, source
-from trayecto.commerce._store import Snapshot, local_day, session_of
+from trayecto.commerce._store import session_of
 from trayecto.commerce._tables import (
     allocations,
     fulfilment_groups,

@@ -51,8 +51,9 @@ from trayecto.commerce._model import (
     LocationType,
     PaymentMethod,
 )
-from trayecto.commerce._placement import event_row, place_order
+from trayecto.commerce._placement import place_order
 from trayecto.commerce._return_requests import ReturnLine, ReturnRequest
+from trayecto.commerce._rows import event_row
 from trayecto.commerce._tables import (
     allocations,
     fulfilment_groups,

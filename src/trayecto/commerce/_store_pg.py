@@ -16,18 +16,16 @@ from sqlalchemy.engine import Engine
 
 from trayecto.commerce._catalogue import location_from_row
 from trayecto.commerce._model import Location
+from trayecto.commerce._rows import OrderRows
+from trayecto.commerce._snapshot import Catalog, Read, days_around
 from trayecto.commerce._sourcing import Policy
 from trayecto.commerce._store import (
     VIEW_TABLES,
-    Catalog,
     Duplicate,
     Lease,
-    OrderRows,
-    Read,
     Session,
     Shortage,
     ViewRows,
-    days_around,
     rows_of,
 )
 

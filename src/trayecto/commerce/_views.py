@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -12,127 +12,13 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from trayecto.commerce._sourcing import expanded
+from trayecto.commerce._rows import _money, _ts, build_view
 from trayecto.commerce._store import ViewRows, session_of, view_rows_of
 from trayecto.commerce._tables import (
     order_events,
     orders,
 )
 from trayecto.kernel import NotFoundError
-
-
-def _money(value: Any) -> str:
-    return str(Decimal(value).quantize(Decimal("0.01")))
-
-
-def _ts(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
-def _id(value: UUID | None) -> str | None:
-    return str(value) if value else None
-
-
-def build_view(
-    order: Mapping[Any, Any],
-    lines: Sequence[Mapping[str, Any]],
-    groups: Sequence[Mapping[str, Any]],
-    allocs: Sequence[Mapping[str, Any]],
-    pays: Sequence[Mapping[str, Any]],
-    events: Sequence[Mapping[str, Any]],
-    returns_: Sequence[Mapping[str, Any]] = (),
-    *,
-    candidates: bool = True,
-) -> dict[str, Any]:
-    """The order as ``POST`` and ``GET /api/orders`` answer it. ``candidates=False``
-    leaves the sourcing explanation as stored (its candidates a table), for an answer
-    that shows only its summary."""
-    group_views = []
-    for g in groups:
-        mine = [a for a in allocs if a["group_id"] == g["id"]]
-        pickup = g["pickup_location_id"]
-        group_views.append(
-            {
-                "id": str(g["id"]),
-                "method": g["method"],
-                "status": g["status"],
-                "location_id": g["location_id"],
-                "pickup_location_id": pickup,
-                "transfer": pickup is not None and pickup != g["location_id"],
-                "promise": g["promise"],
-                "lines": [{"sku": a["sku"], "quantity": a["quantity"]} for a in mine],
-            }
-        )
-    return {
-        "id": str(order["id"]),
-        "channel": order["channel"],
-        "external_id": order["external_id"],
-        "status": order["status"],
-        "customer": {
-            "customer_id": str(order["customer_id"]) if order["customer_id"] else None,
-            "email": order["customer_email"],
-            "phone": order["customer_phone"],
-            "customer_number": order["customer_number"],
-            "loyalty_card": order["loyalty_card"],
-        },
-        "currency": order["currency"],
-        "subtotal": _money(order["subtotal"]),
-        "discount_total": _money(order["discount_total"]),
-        "tax_total": _money(order["tax_total"]),
-        "total": _money(order["total"]),
-        "lines": [
-            {
-                "line_no": ln["line_no"],
-                "sku": ln["sku"],
-                "quantity": ln["quantity"],
-                "unit_price": _money(ln["unit_price"]),
-                "discount": _money(ln["discount"]),
-                "tax": _money(ln["tax"]),
-            }
-            for ln in sorted(lines, key=lambda x: x["line_no"])
-        ],
-        "payments": [
-            {
-                "kind": p["kind"],
-                "method": p["method"],
-                "amount": _money(p["amount"]),
-                "currency": p["currency"],
-                "reference": p["reference"],
-                "recorded_at": _ts(p["recorded_at"]),
-                **(
-                    {"refund_of": _id(p.get("refund_of")), "return_id": _id(p.get("return_id"))}
-                    if p["kind"] == "refund"
-                    else {}
-                ),
-            }
-            for p in pays
-        ],
-        "fulfilment": order["fulfilment"],
-        "fulfilment_groups": group_views,
-        "locations": sorted({g["location_id"] for g in groups}),
-        "history": [
-            {
-                "at": _ts(e["occurred_at"]),
-                "kind": e["kind"],
-                "group_id": str(e["group_id"]) if e["group_id"] else None,
-                "from": e["from_status"],
-                "to": e["to_status"],
-                "detail": e["detail"],
-            }
-            for e in events
-        ],
-        "sourcing": expanded(order["sourcing"]) if candidates else order["sourcing"],
-        "placed_at": _ts(order["placed_at"]),
-        "returns": [
-            {
-                "id": str(r["id"]),
-                "status": r["status"],
-                "method": r["method"],
-                "created_at": _ts(r["created_at"]),
-            }
-            for r in returns_
-        ],
-    }
 
 
 def load_view(conn: Connection, order_id: UUID) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 #: package -> its modules compiled with mypyc (one group, one shared library)
 COMPILED: dict[str, tuple[str, ...]] = {
-    "trayecto.commerce": ("_sourcing", "_optimise", "_promise"),
+    "trayecto.commerce": ("_sourcing", "_optimise", "_promise", "_snapshot", "_rows"),
 }
 #: the group's shared library: ``src/trayecto_native__mypyc.*.so``
 GROUP = "trayecto_native"
