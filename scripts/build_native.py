@@ -39,7 +39,19 @@ def clean() -> None:
 
 
 def build() -> None:
+    import shutil
+    import sysconfig
     import warnings
+
+    compiler = (os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc").split()[0]
+    headers = Path(sysconfig.get_paths()["include"]) / "Python.h"
+    if shutil.which(compiler) is None or not headers.exists():
+        missing = f"the C compiler {compiler!r}" if shutil.which(compiler) is None else headers
+        sys.exit(
+            f"cannot compile the placing path: {missing} is missing. Install it (Debian: "
+            "apt-get install gcc python3-dev), or set TRAYECTO_PURE_PYTHON=1 to run it as "
+            "plain Python (the same results, slower order intake)."
+        )
 
     from mypyc.build import mypycify
     from setuptools import setup

@@ -37,8 +37,11 @@ class OrderRows:
     at: datetime
 
 
+_CENT = Decimal("0.01")
+
+
 def _money(value: Any) -> str:
-    return str(Decimal(value).quantize(Decimal("0.01")))
+    return str((value if isinstance(value, Decimal) else Decimal(value)).quantize(_CENT))
 
 
 def _ts(value: datetime | None) -> str | None:

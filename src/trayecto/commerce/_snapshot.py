@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -88,6 +89,29 @@ class Read:
     def add_stock(self, location_id: str, sku: str, atp: int) -> None:
         self.atp[(location_id, sku)] = atp
         self.by_sku.setdefault(sku, []).append(location_id)
+
+    def add_rows(self, rows: Iterable[Sequence[Any]]) -> None:
+        """The rows of PostgreSQL's snapshot statement (``_store_pg._PG_SNAPSHOT``), each
+        ``(kind, a, b, n, day, when, found, flag)``; kind 2: stock (location, SKU, units),
+        3: picks booked (location, day, picks), 4: a channel's policy version, 5: an order
+        stored under (channel, external id), 0: the locations' version and expired holds."""
+        atp, by_sku = self.atp, self.by_sku
+        for kind, a, b, n, day, when, found, flag in rows:
+            if kind == 2:
+                atp[(a, b)] = n
+                held = by_sku.get(b)
+                if held is None:
+                    by_sku[b] = [a]
+                else:
+                    held.append(a)
+            elif kind == 3:
+                self.loads[(a, day)] = n
+            elif kind == 5:
+                self.existing[(a, b)] = found
+            elif kind == 4:
+                self.policy_at[a] = when
+            else:
+                self.locations_at, self.expired_holds = when, flag
 
     def take(
         self, holds: Iterable[tuple[str, str, int]], picks: Iterable[tuple[str, date]]

@@ -138,19 +138,7 @@ class PgSession(Session):
         }
         read = Read.empty()
         read.policy_at = dict.fromkeys(channels)
-        for kind, a, b, n, day, when, found, flag in self.pg.execute(
-            _PG_SNAPSHOT, params
-        ).fetchall():
-            if kind == 2:
-                read.add_stock(a, b, n)
-            elif kind == 3:
-                read.loads[(a, day)] = n
-            elif kind == 5:
-                read.existing[(a, b)] = found
-            elif kind == 4:
-                read.policy_at[a] = when
-            else:
-                read.locations_at, read.expired_holds = when, flag
+        read.add_rows(self.pg.execute(_PG_SNAPSHOT, params).fetchall())
         return read
 
     def missing_skus(self, skus: Sequence[str]) -> list[str]:
