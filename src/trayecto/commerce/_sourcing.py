@@ -228,6 +228,9 @@ def source(
                 holds[sid] = {sku: q}
             else:
                 held[sku] = q
+    # plain floats (not Optional) so that the compiled engine keeps them unboxed
+    located = destination is not None
+    dlat = dlon = dcos = 0.0
     if destination is not None:
         dlat = math.radians(destination[0])
         dlon = math.radians(destination[1])
@@ -246,17 +249,18 @@ def source(
     looked_at.sort(key=_site_id)
     delivery = method is Method.DELIVERY
     dropship, shop = LocationType.SUPPLIER_DROPSHIP, LocationType.SHOP
-    sin, asin, sqrt = math.sin, math.asin, math.sqrt
     for site in looked_at:
         sid = site.id
         kind = site.type
         held = holds.get(sid)
-        dist: float | None = None
+        dist = 0.0
         shown: float | None = None
-        if destination is not None:
+        if located:  # math.* called by name: the compiled engine calls C's functions
             lat, lon, cos_lat = site.radians
-            h = sin((dlat - lat) / 2) ** 2 + cos_lat * dcos * sin((dlon - lon) / 2) ** 2
-            dist = 2 * EARTH_KM * asin(sqrt(h)) if h < 1.0 else _HALF_WAY
+            s1 = math.sin((dlat - lat) / 2)
+            s2 = math.sin((dlon - lon) / 2)
+            h = s1 * s1 + cos_lat * dcos * s2 * s2
+            dist = 2 * EARTH_KM * math.asin(math.sqrt(h)) if h < 1.0 else _HALF_WAY
             shown = int(dist * 10 + 0.5) / 10  # to 100 m (round() costs 4x more)
         # a row of CANDIDATE_FIELDS; the type is a str (StrEnum): serialised as its value
         entry: list[Any] = [sid, kind, shown, {} if held is None else held, None, None]
@@ -270,7 +274,7 @@ def source(
         if held is None:
             entry[5] = "holds none of the order's SKUs"
             continue
-        f = 0.0 if sid == pickup_id else ship[kind] + per_km * (dist or 0)
+        f = 0.0 if sid == pickup_id else ship[kind] + per_km * dist
         entry[4] = int(f * 1000 + 0.5) / 1000
         # the lines it can serve whole, with their variable cost
         j = len(eligible)
