@@ -36,7 +36,7 @@ from trayecto.commerce._intake import OrderRequest
 from trayecto.commerce._inventory import InsufficientStock, release_expired
 from trayecto.commerce._model import Capability, Location, LocationType, Method
 from trayecto.commerce._promise import promise
-from trayecto.commerce._rows import OrderRows, _distance, build_rows
+from trayecto.commerce._rows import OrderRows, build_rows, distance_km
 from trayecto.commerce._snapshot import Snapshot, days_around
 from trayecto.commerce._sourcing import Plan, Policy, expanded, source
 from trayecto.commerce._store import (
@@ -353,7 +353,7 @@ def quote(engine: Engine, req: OrderRequest) -> dict[str, Any]:
                     now,
                     loc,
                     req.fulfilment.method,
-                    distance_km=_distance(loc, pickup, destination),
+                    distance_km=distance_km(loc, pickup, destination),
                     pickup=pickup,
                 ),
             }

@@ -40,11 +40,11 @@ class OrderRows:
 _CENT = Decimal("0.01")
 
 
-def _money(value: Any) -> str:
+def money(value: Any) -> str:
     return str((value if isinstance(value, Decimal) else Decimal(value)).quantize(_CENT))
 
 
-def _ts(value: datetime | None) -> str | None:
+def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
@@ -95,18 +95,18 @@ def build_view(
             "loyalty_card": order["loyalty_card"],
         },
         "currency": order["currency"],
-        "subtotal": _money(order["subtotal"]),
-        "discount_total": _money(order["discount_total"]),
-        "tax_total": _money(order["tax_total"]),
-        "total": _money(order["total"]),
+        "subtotal": money(order["subtotal"]),
+        "discount_total": money(order["discount_total"]),
+        "tax_total": money(order["tax_total"]),
+        "total": money(order["total"]),
         "lines": [
             {
                 "line_no": ln["line_no"],
                 "sku": ln["sku"],
                 "quantity": ln["quantity"],
-                "unit_price": _money(ln["unit_price"]),
-                "discount": _money(ln["discount"]),
-                "tax": _money(ln["tax"]),
+                "unit_price": money(ln["unit_price"]),
+                "discount": money(ln["discount"]),
+                "tax": money(ln["tax"]),
             }
             for ln in sorted(lines, key=lambda x: x["line_no"])
         ],
@@ -114,10 +114,10 @@ def build_view(
             {
                 "kind": p["kind"],
                 "method": p["method"],
-                "amount": _money(p["amount"]),
+                "amount": money(p["amount"]),
                 "currency": p["currency"],
                 "reference": p["reference"],
-                "recorded_at": _ts(p["recorded_at"]),
+                "recorded_at": iso(p["recorded_at"]),
                 **(
                     {"refund_of": _id(p.get("refund_of")), "return_id": _id(p.get("return_id"))}
                     if p["kind"] == "refund"
@@ -131,7 +131,7 @@ def build_view(
         "locations": sorted({g["location_id"] for g in groups}),
         "history": [
             {
-                "at": _ts(e["occurred_at"]),
+                "at": iso(e["occurred_at"]),
                 "kind": e["kind"],
                 "group_id": str(e["group_id"]) if e["group_id"] else None,
                 "from": e["from_status"],
@@ -141,20 +141,20 @@ def build_view(
             for e in events
         ],
         "sourcing": expanded(order["sourcing"]) if candidates else order["sourcing"],
-        "placed_at": _ts(order["placed_at"]),
+        "placed_at": iso(order["placed_at"]),
         "returns": [
             {
                 "id": str(r["id"]),
                 "status": r["status"],
                 "method": r["method"],
-                "created_at": _ts(r["created_at"]),
+                "created_at": iso(r["created_at"]),
             }
             for r in returns_
         ],
     }
 
 
-def _distance(
+def distance_km(
     loc: Location, pickup: Location | None, destination: tuple[float, float] | None
 ) -> float | None:
     to = (pickup.latitude, pickup.longitude) if pickup else destination
@@ -220,7 +220,7 @@ def build_rows(
                     now,
                     loc,
                     method,
-                    distance_km=_distance(loc, pickup, destination),
+                    distance_km=distance_km(loc, pickup, destination),
                     pickup=pickup,
                 ),
                 "created_at": now,

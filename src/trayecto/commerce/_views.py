@@ -12,7 +12,7 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from trayecto.commerce._rows import _money, _ts, build_view
+from trayecto.commerce._rows import build_view, iso, money
 from trayecto.commerce._store import ViewRows, session_of, view_rows_of
 from trayecto.commerce._tables import (
     order_events,
@@ -70,9 +70,9 @@ def find_orders(
             "channel": r.channel,
             "external_id": r.external_id,
             "status": r.status,
-            "total": _money(r.total),
+            "total": money(r.total),
             "currency": r.currency,
-            "placed_at": _ts(r.placed_at),
+            "placed_at": iso(r.placed_at),
             "customer_email": r.customer_email,
         }
         for r in rows
